@@ -1,0 +1,391 @@
+"""The storage boundary of ingest: queries live here and return ``ingest.records`` values.
+
+Every function takes a :class:`~sqlalchemy.orm.Session` and leaves the transaction to the
+caller (SQLAlchemy's "the caller owns the session" rule), so one feed's fetch is stored in
+one transaction by the pipeline. Database integrity errors become our errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ingest.errors import FeedExistsError, FeedNotFoundError
+from ingest.models import Article, Feed, Outlet, Tag
+from ingest.records import ArticleInfo, FeedInfo, OutletInfo, SaveStats
+from ingest.types import FeedRef, FetchResult, FetchStatus
+
+_IN_CHUNK = 500  # bound the size of IN (...) lists; SQLite allows 32,766 variables
+
+
+class EntryToStore(Protocol):
+    """What the store needs of a normalized entry (``ingest.normalize.NormalizedEntry``)."""
+
+    @property
+    def guid(self) -> str | None: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def summary_text(self) -> str: ...
+    @property
+    def content_html(self) -> str: ...
+    @property
+    def content_text(self) -> str: ...
+    @property
+    def author(self) -> str | None: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def categories(self) -> tuple[str, ...]: ...
+    @property
+    def published(self) -> datetime: ...
+    @property
+    def updated(self) -> datetime | None: ...
+    @property
+    def date_flags(self) -> tuple[str, ...]: ...
+    @property
+    def content_hash(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """The schedule and health fields the pipeline writes after a fetch."""
+
+    next_due_at: datetime | None
+    interval_seconds: int | None
+
+
+# ---------------------------------------------------------------- outlets and feeds
+
+
+def ensure_outlet(
+    session: Session,
+    name: str,
+    *,
+    now: datetime,
+    homepage: str | None = None,
+    country: str | None = None,
+    language: str | None = None,
+) -> OutletInfo:
+    """The outlet of this name, created or its non-empty attributes updated."""
+    outlet = session.scalar(select(Outlet).where(Outlet.name == name))
+    if outlet is None:
+        outlet = Outlet(
+            name=name, homepage=homepage, country=country, language=language, created_at=now
+        )
+        session.add(outlet)
+        session.flush()
+    else:
+        outlet.homepage = homepage or outlet.homepage
+        outlet.country = country or outlet.country
+        outlet.language = language or outlet.language
+    return OutletInfo(outlet.id, outlet.name, outlet.homepage, outlet.country, outlet.language)
+
+
+def list_outlets(session: Session) -> list[OutletInfo]:
+    rows = session.scalars(select(Outlet).order_by(Outlet.name)).all()
+    return [OutletInfo(o.id, o.name, o.homepage, o.country, o.language) for o in rows]
+
+
+def add_feed(
+    session: Session,
+    url: str,
+    *,
+    now: datetime,
+    outlet_id: int | None = None,
+    title: str | None = None,
+    category: str | None = None,
+    language: str | None = None,
+) -> FeedInfo:
+    """Follow a feed; raise FeedExistsError when its URL (or a former URL) is followed."""
+    existing = session.scalar(select(Feed.id).where(Feed.url == url))
+    if existing is not None:
+        raise FeedExistsError(f"already following {url} (feed {existing})")
+    feed = Feed(
+        url=url,
+        outlet_id=outlet_id,
+        title=title,
+        category=category,
+        language=language,
+        url_history=[],
+        enabled=True,
+        gone=False,
+        key_policy="guid",
+        error_count=0,
+        next_due_at=now,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(feed)
+    except IntegrityError:
+        raise FeedExistsError(f"already following {url}") from None
+    return get_feed(session, feed.id)
+
+
+def _feed_query() -> Select[Any]:
+    return select(Feed, Outlet.name).outerjoin(Outlet, Feed.outlet_id == Outlet.id)
+
+
+def _feed_info(feed: Feed, outlet: str | None) -> FeedInfo:
+    return FeedInfo(
+        id=feed.id,
+        url=feed.url,
+        outlet=outlet,
+        outlet_id=feed.outlet_id,
+        title=feed.title,
+        category=feed.category,
+        enabled=feed.enabled,
+        gone=feed.gone,
+        url_history=tuple(feed.url_history or ()),
+        last_status=feed.last_status,
+        last_http_status=feed.last_http_status,
+        last_error=feed.last_error,
+        error_count=feed.error_count,
+        failing_since=feed.failing_since,
+        last_fetched_at=feed.last_fetched_at,
+        last_new_entry_at=feed.last_new_entry_at,
+        next_due_at=feed.next_due_at,
+        interval_seconds=feed.interval_seconds,
+        key_policy=feed.key_policy,
+    )
+
+
+def get_feed(session: Session, feed_id: int) -> FeedInfo:
+    row = session.execute(_feed_query().where(Feed.id == feed_id)).first()
+    if row is None:
+        raise FeedNotFoundError(f"no feed with id {feed_id} (see `newsdigest feeds list`)")
+    return _feed_info(*row)
+
+
+def list_feeds(session: Session) -> list[FeedInfo]:
+    rows = session.execute(_feed_query().order_by(Feed.id)).all()
+    return [_feed_info(feed, name) for feed, name in rows]
+
+
+def remove_feed(session: Session, feed_id: int) -> FeedInfo:
+    """Stop following a feed; its articles go with it."""
+    info = get_feed(session, feed_id)
+    session.execute(delete(Feed).where(Feed.id == feed_id))
+    return info
+
+
+def set_feed_enabled(session: Session, feed_id: int, enabled: bool, *, now: datetime) -> FeedInfo:
+    """Enable (also clearing 'gone' and the error count) or disable a feed."""
+    get_feed(session, feed_id)
+    values: dict[str, Any] = {"enabled": enabled}
+    if enabled:
+        values.update(gone=False, error_count=0, failing_since=None, next_due_at=now)
+    session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+    return get_feed(session, feed_id)
+
+
+def feed_refs(session: Session, *, now: datetime, due_only: bool = True) -> list[FeedRef]:
+    """The enabled, not-gone feeds to fetch: the due ones, or all of them."""
+    query = select(
+        Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash
+    ).where(Feed.enabled.is_(True), Feed.gone.is_(False))
+    if due_only:
+        query = query.where(or_(Feed.next_due_at.is_(None), Feed.next_due_at <= now))
+    return [FeedRef(*row) for row in session.execute(query.order_by(Feed.id)).all()]
+
+
+def feed_outlets(session: Session, feed_ids: Iterable[int]) -> dict[int, int | None]:
+    ids = list(feed_ids)
+    out: dict[int, int | None] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        out.update(session.execute(select(Feed.id, Feed.outlet_id).where(Feed.id.in_(chunk))).all())
+    return out
+
+
+def record_fetch(
+    session: Session,
+    result: FetchResult,
+    *,
+    now: datetime,
+    health: FeedHealth,
+    new_entries: int = 0,
+    title: str | None = None,
+    error: str | None = None,
+) -> None:
+    """Write what one fetch came to onto the feed: validators, health and next due time.
+
+    ``error`` overrides the fetch's own (e.g. the body could not be parsed).
+    """
+    feed = session.get(Feed, result.feed.id)
+    if feed is None:  # removed while it was being fetched
+        return
+    failed_reason = error or result.error
+    failed = failed_reason is not None and result.status != FetchStatus.NOT_MODIFIED
+    feed.last_fetched_at = now
+    feed.last_http_status = result.http_status
+    feed.last_status = "parse_error" if error else str(result.status)
+    feed.next_due_at = health.next_due_at
+    feed.interval_seconds = health.interval_seconds
+    if result.status == FetchStatus.GONE:
+        feed.gone = True
+    if result.status == FetchStatus.RETRY_LATER:
+        feed.retry_after_at = result.retry_after
+    if failed:
+        feed.last_error = failed_reason
+        feed.error_count = (feed.error_count or 0) + 1
+        feed.failing_since = feed.failing_since or now
+    else:
+        feed.last_error = None
+        feed.error_count = 0
+        feed.failing_since = None
+        feed.last_success_at = now
+    if result.status == FetchStatus.OK and not error:
+        feed.etag = result.etag
+        feed.last_modified = result.last_modified
+        feed.body_hash = result.body_hash
+        if title and not feed.title:
+            feed.title = title[:500]
+    if result.permanent_url and result.permanent_url != feed.url:
+        taken = session.scalar(select(Feed.id).where(Feed.url == result.permanent_url))
+        if taken is None:
+            feed.url_history = [*(feed.url_history or []), feed.url]
+            feed.url = result.permanent_url
+    if new_entries:
+        feed.last_new_entry_at = now
+
+
+# ---------------------------------------------------------------- articles
+
+
+def save_entries(
+    session: Session,
+    *,
+    feed_id: int,
+    outlet_id: int | None,
+    entries: Sequence[tuple[str, EntryToStore]],
+    now: datetime,
+) -> SaveStats:
+    """Store a feed's entries keyed by (feed, key): insert new, update changed, skip the rest.
+
+    ``entries`` pairs each entry with its key (``ingest.normalize.entry_key``). A key seen
+    twice in one document keeps its first entry.
+    """
+    unique: dict[str, EntryToStore] = {}
+    for key, entry in entries:
+        unique.setdefault(key, entry)
+    keys = list(unique)
+    existing: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        rows = session.execute(
+            select(Article.entry_key, Article.id, Article.content_hash).where(
+                Article.feed_id == feed_id, Article.entry_key.in_(chunk)
+            )
+        ).all()
+        existing.update({key: (article_id, digest) for key, article_id, digest in rows})
+    new_rows: list[dict[str, Any]] = []
+    updated = unchanged = 0
+    for key, entry in unique.items():
+        values = _article_values(entry)
+        if key not in existing:
+            new_rows.append(
+                {**values, "feed_id": feed_id, "outlet_id": outlet_id, "entry_key": key,
+                 "first_seen_at": now, "updated_at": None}
+            )
+            continue
+        article_id, old_hash = existing[key]
+        if old_hash == entry.content_hash:
+            unchanged += 1
+            continue
+        session.execute(
+            update(Article).where(Article.id == article_id).values(**values, updated_at=now)
+        )
+        updated += 1
+    if new_rows:
+        session.execute(insert(Article), new_rows)
+    return SaveStats(new=len(new_rows), updated=updated, unchanged=unchanged)
+
+
+def _article_values(entry: EntryToStore) -> dict[str, Any]:
+    return {
+        "guid": entry.guid,
+        "url": entry.url,
+        "title": entry.title,
+        "summary": entry.summary_text,
+        "content_html": entry.content_html,
+        "content_text": entry.content_text,
+        "author": entry.author,
+        "language": entry.language,
+        "categories": list(entry.categories),
+        "published_at": entry.published,
+        "date_flags": list(entry.date_flags),
+        "content_hash": entry.content_hash,
+    }
+
+
+def list_articles(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    outlet: str | None = None,
+    limit: int | None = None,
+) -> list[ArticleInfo]:
+    """Stored articles first seen in [since, until), newest first, with their tags."""
+    query = select(Article, Outlet.name).outerjoin(Outlet, Article.outlet_id == Outlet.id)
+    if since is not None:
+        query = query.where(Article.first_seen_at >= since)
+    if until is not None:
+        query = query.where(Article.first_seen_at < until)
+    if outlet is not None:
+        query = query.where(func.lower(Outlet.name) == outlet.lower())
+    query = query.order_by(Article.published_at.desc(), Article.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    rows = session.execute(query).all()
+    tags = _tags_for(session, [article.id for article, _ in rows])
+    return [_article_info(article, name, tags.get(article.id, {})) for article, name in rows]
+
+
+def _tags_for(session: Session, ids: list[int]) -> dict[int, dict[str, list[str]]]:
+    out: dict[int, dict[str, list[str]]] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        rows = session.execute(
+            select(Tag.article_id, Tag.kind, Tag.value)
+            .where(Tag.article_id.in_(chunk))
+            .order_by(Tag.article_id, Tag.kind, Tag.value)
+        ).all()
+        for article_id, kind, value in rows:
+            out.setdefault(article_id, {}).setdefault(kind, []).append(value)
+    return out
+
+
+def _article_info(article: Article, outlet: str | None, tags: dict[str, list[str]]) -> ArticleInfo:
+    return ArticleInfo(
+        id=article.id,
+        feed_id=article.feed_id,
+        outlet_id=article.outlet_id,
+        outlet=outlet,
+        story_id=article.story_id,
+        title=article.title,
+        url=article.url,
+        summary=article.summary,
+        language=article.language,
+        published=article.published_at,
+        first_seen=article.first_seen_at,
+        updated=article.updated_at,
+        countries=tuple(tags.get("country", ())),
+        regions=tuple(tags.get("region", ())),
+        topics=tuple(tags.get("topic", ())),
+        categories=tuple(article.categories or ()),
+    )
+
+
+def count_articles(session: Session) -> int:
+    return session.scalar(select(func.count(Article.id))) or 0

@@ -1,0 +1,113 @@
+"""The composition root: config -> engine -> services. Tests swap a part here.
+
+Usage::
+
+    app = App.open(config)        # migrated database, config outlets followed
+    report = app.fetch(all_feeds=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from ingest import store
+from ingest.errors import FeedExistsError
+from ingest.fetch import FetchOptions
+from ingest.pipeline import FeedOutcome, Pipeline, PipelineOptions, RoundReport
+from newsdigest.config import Config
+from newsdigest.db import open_database
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def fetch_options(config: Config) -> FetchOptions:
+    f = config.fetch
+    return FetchOptions(
+        timeout=f.timeout,
+        connect_timeout=f.connect_timeout,
+        read_timeout=f.read_timeout,
+        concurrency=f.concurrency,
+        per_host=f.per_host,
+        max_body_bytes=f.max_body_bytes,
+        max_redirects=f.max_redirects,
+        user_agent=f.user_agent,
+        allow_private_networks=f.allow_private_networks,
+    )
+
+
+@dataclass
+class App:
+    config: Config
+    engine: Engine
+    clock: Callable[[], datetime] = field(default=_now)
+
+    @classmethod
+    def open(cls, config: Config, *, clock: Callable[[], datetime] = _now) -> App:
+        app = cls(config=config, engine=open_database(config.database), clock=clock)
+        app.sync_config_outlets()
+        return app
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def session(self) -> Session:
+        return Session(self.engine)
+
+    def sync_config_outlets(self) -> None:
+        """Follow every feed the config lists (adding is idempotent; nothing is removed)."""
+        if not self.config.outlets:
+            return
+        now = self.clock()
+        with self.session() as session, session.begin():
+            followed = {f.url for f in store.list_feeds(session)}
+            for outlet in self.config.outlets:
+                info = store.ensure_outlet(
+                    session,
+                    outlet.name,
+                    now=now,
+                    homepage=outlet.homepage,
+                    country=outlet.country,
+                    language=outlet.language,
+                )
+                for url in outlet.feeds:
+                    if url in followed:
+                        continue
+                    try:
+                        store.add_feed(session, url, now=now, outlet_id=info.id)
+                    except FeedExistsError:
+                        pass
+                    followed.add(url)
+
+    def pipeline(self) -> Pipeline:
+        options = PipelineOptions(
+            fetch=fetch_options(self.config),
+            default_interval=timedelta(minutes=self.config.fetch.default_interval_minutes),
+            parse_workers=(
+                os.cpu_count() or 1
+                if self.config.fetch.parse_workers is None
+                else self.config.fetch.parse_workers
+            ),
+        )
+        return Pipeline(self.engine, options, clock=self.clock)
+
+    def fetch(
+        self,
+        *,
+        all_feeds: bool = False,
+        on_start: Callable[[int], None] | None = None,
+        on_result: Callable[[FeedOutcome], None] | None = None,
+    ) -> RoundReport:
+        pipeline = self.pipeline()
+        feeds = pipeline.due_feeds(all_feeds=all_feeds)
+        if on_start is not None:
+            on_start(len(feeds))
+        return asyncio.run(pipeline.run(feeds, on_result=on_result))

@@ -1,0 +1,444 @@
+"""The `newsdigest` command line.
+
+Exit codes: 0 everything worked, 1 some of the work failed (a feed, a digest), 2 a usage
+or configuration error. Expected errors print one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ingest import store
+from ingest.errors import IngestError
+from ingest.opml import OpmlFeed, read_opml, write_opml
+from ingest.pipeline import RoundReport
+from newsdigest.app import App
+from newsdigest.config import Config, find_config_path, load_config
+from newsdigest.errors import NewsdigestError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="newsdigest",
+    help="Watch news outlets' feeds and send each subscriber a daily digest.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+feeds_app = typer.Typer(help="Follow, list and remove feeds.", no_args_is_help=True)
+articles_app = typer.Typer(help="Stored articles.", no_args_is_help=True)
+digest_app = typer.Typer(help="Build digests.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+app.add_typer(articles_app, name="articles")
+app.add_typer(digest_app, name="digest")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    config_path: Path | None = None
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main_options(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="config file (default: $NEWSDIGEST_CONFIG, then ./config.yaml)"
+        ),
+    ] = None,
+) -> None:
+    State.config_path = config
+
+
+def _config() -> Config:
+    return load_config(find_config_path(State.config_path))
+
+
+@contextmanager
+def _app() -> Iterator[App]:
+    instance = App.open(_config())
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--since: not an ISO 8601 date or time: {value!r} (e.g. 2025-01-10T06:00)")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- feeds
+
+
+@feeds_app.command("add")
+def feeds_add(
+    url: str,
+    outlet: Annotated[str | None, typer.Option(help="the outlet this feed belongs to")] = None,
+) -> None:
+    """Follow a feed URL."""
+    from newsdigest.config import _check_feed_url
+
+    try:
+        _check_feed_url(url)
+    except ValueError as exc:
+        fail(str(exc))
+    with _app() as instance, instance.session() as session, session.begin():
+        now = instance.clock()
+        outlet_id = store.ensure_outlet(session, outlet, now=now).id if outlet else None
+        info = store.add_feed(session, url, now=now, outlet_id=outlet_id)
+    out.print(f"following feed {info.id}: {info.url}", highlight=False)
+
+
+@feeds_app.command("list")
+def feeds_list(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
+) -> None:
+    """Every followed feed and its health."""
+    with _app() as instance, instance.session() as session:
+        feeds = store.list_feeds(session)
+    if as_json:
+        for f in feeds:
+            print(json.dumps(_feed_json(f), ensure_ascii=False))
+        return
+    table = Table(title=f"{len(feeds)} feeds")
+    for column in ("id", "outlet", "url", "status", "errors", "last error", "last new", "next due"):
+        table.add_column(column, overflow="fold")
+    for f in feeds:
+        status = "gone" if f.gone else ("disabled" if not f.enabled else (f.last_status or "new"))
+        if f.failing_since:
+            status += f" (failing since {_when(f.failing_since)})"
+        url = f.url + (f"\n(moved from {f.url_history[-1]})" if f.url_history else "")
+        table.add_row(
+            str(f.id),
+            f.outlet or "-",
+            url,
+            status,
+            str(f.error_count),
+            f.last_error or "",
+            _when(f.last_new_entry_at),
+            _when(f.next_due_at),
+        )
+    out.print(table)
+
+
+def _feed_json(f: store.FeedInfo) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "url": f.url,
+        "outlet": f.outlet,
+        "title": f.title,
+        "enabled": f.enabled,
+        "gone": f.gone,
+        "url_history": list(f.url_history),
+        "last_status": f.last_status,
+        "last_http_status": f.last_http_status,
+        "last_error": f.last_error,
+        "error_count": f.error_count,
+        "failing_since": f.failing_since.isoformat() if f.failing_since else None,
+        "last_fetched_at": f.last_fetched_at.isoformat() if f.last_fetched_at else None,
+        "last_new_entry_at": f.last_new_entry_at.isoformat() if f.last_new_entry_at else None,
+        "next_due_at": f.next_due_at.isoformat() if f.next_due_at else None,
+        "interval_seconds": f.interval_seconds,
+    }
+
+
+@feeds_app.command("remove")
+def feeds_remove(feed_id: int) -> None:
+    """Stop following a feed (its stored articles are removed too)."""
+    with _app() as instance, instance.session() as session, session.begin():
+        info = store.remove_feed(session, feed_id)
+    out.print(f"removed feed {info.id}: {info.url}", highlight=False)
+
+
+@feeds_app.command("enable")
+def feeds_enable(feed_id: int) -> None:
+    """Fetch a feed again (after 410 Gone or `feeds disable`)."""
+    with _app() as instance, instance.session() as session, session.begin():
+        info = store.set_feed_enabled(session, feed_id, True, now=instance.clock())
+    out.print(f"enabled feed {info.id}: {info.url}", highlight=False)
+
+
+@feeds_app.command("disable")
+def feeds_disable(feed_id: int) -> None:
+    """Stop fetching a feed but keep it and its articles."""
+    with _app() as instance, instance.session() as session, session.begin():
+        info = store.set_feed_enabled(session, feed_id, False, now=instance.clock())
+    out.print(f"disabled feed {info.id}: {info.url}", highlight=False)
+
+
+@feeds_app.command("import")
+def feeds_import(path: Path) -> None:
+    """Follow every feed of an OPML file (outlets and folders are kept)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        fail(f"{path}: cannot read it: {exc.strerror}")
+    entries = read_opml(data)
+    added = skipped = 0
+    with _app() as instance, instance.session() as session, session.begin():
+        now = instance.clock()
+        followed = {f.url for f in store.list_feeds(session)}
+        outlets: dict[str, int] = {}
+        for entry in entries:
+            if entry.xml_url in followed:
+                skipped += 1
+                continue
+            name = entry.title or entry.xml_url
+            if name not in outlets:
+                outlets[name] = store.ensure_outlet(
+                    session,
+                    name,
+                    now=now,
+                    homepage=entry.html_url,
+                    country=(entry.attributes.get("country") or "").upper() or None,
+                    language=entry.attributes.get("language"),
+                ).id
+            store.add_feed(
+                session,
+                entry.xml_url,
+                now=now,
+                outlet_id=outlets[name],
+                title=entry.title,
+                category="/".join(entry.categories) or None,
+                language=entry.attributes.get("language"),
+            )
+            followed.add(entry.xml_url)
+            added += 1
+    out.print(f"imported {added} feeds from {path} ({skipped} already followed)", highlight=False)
+
+
+@feeds_app.command("export")
+def feeds_export() -> None:
+    """Print every followed feed as OPML."""
+    with _app() as instance, instance.session() as session:
+        feeds = store.list_feeds(session)
+        outlets = {o.id: o for o in store.list_outlets(session)}
+    entries = []
+    for f in feeds:
+        outlet = outlets.get(f.outlet_id) if f.outlet_id is not None else None
+        attributes = {}
+        if outlet and outlet.country:
+            attributes["country"] = outlet.country
+        if outlet and outlet.language:
+            attributes["language"] = outlet.language
+        entries.append(
+            OpmlFeed(
+                xml_url=f.url,
+                title=(outlet.name if outlet else None) or f.title,
+                html_url=outlet.homepage if outlet else None,
+                categories=tuple(f.category.split("/")) if f.category else (),
+                attributes=attributes,
+            )
+        )
+    sys.stdout.buffer.write(write_opml(entries, title="newsdigest feeds"))
+
+
+# ---------------------------------------------------------------- fetch
+
+
+@app.command()
+def fetch(
+    all_feeds: Annotated[bool, typer.Option("--all", help="fetch every feed, due or not")] = False,
+) -> None:
+    """Fetch the due feeds once, store new articles, and exit."""
+    with _app() as instance:
+        if out.is_terminal:
+            with Progress(
+                TextColumn("fetching"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=out,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("fetch", total=None)
+                report = instance.fetch(
+                    all_feeds=all_feeds,
+                    on_start=lambda n: progress.update(task, total=n),
+                    on_result=lambda _o: progress.advance(task),
+                )
+        else:
+            report = instance.fetch(all_feeds=all_feeds)
+    _print_round(report)
+    if report.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_round(report: RoundReport) -> None:
+    table = Table(title="fetch summary", show_header=True)
+    for column in ("feeds", "ok", "not modified", "failed", "new articles", "updated"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(len(report.outcomes)),
+        str(report.count("ok")),
+        str(report.count("not_modified")),
+        str(len(report.failed)),
+        str(report.new_articles),
+        str(sum(o.updated for o in report.outcomes)),
+    )
+    out.print(table)
+    for outcome in report.failed:
+        out.print(f"  feed {outcome.feed_id} {outcome.url}: {outcome.error}", highlight=False)
+
+
+# ---------------------------------------------------------------- articles
+
+
+@articles_app.command("list")
+def articles_list(
+    since: Annotated[str | None, typer.Option(help="first seen at or after (ISO 8601)")] = None,
+    outlet: Annotated[str | None, typer.Option(help="only this outlet")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
+) -> None:
+    """Stored articles, newest first."""
+    since_dt = _parse_since(since)
+    with _app() as instance, instance.session() as session:
+        articles = store.list_articles(session, since=since_dt, outlet=outlet, limit=limit)
+    if as_json:
+        for a in articles:
+            print(json.dumps(article_json(a), ensure_ascii=False))
+        return
+    table = Table(title=f"{len(articles)} articles")
+    for column in ("id", "published", "outlet", "title"):
+        table.add_column(column, overflow="fold")
+    for a in articles:
+        table.add_row(str(a.id), _when(a.published), a.outlet or "-", a.title)
+    out.print(table)
+
+
+def article_json(a: store.ArticleInfo) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "title": a.title,
+        "url": a.url,
+        "outlet": a.outlet,
+        "published": a.published.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "first_seen": a.first_seen.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "updated": a.updated.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if a.updated
+        else None,
+        "language": a.language,
+        "story_id": a.story_id,
+        "countries": list(a.countries),
+        "regions": list(a.regions),
+        "topics": list(a.topics),
+    }
+
+
+# ---------------------------------------------------------------- digest
+
+
+@digest_app.command("build")
+def digest_build(
+    on: Annotated[
+        str | None, typer.Option("--date", help="the digest's date, YYYY-MM-DD (default: today)")
+    ] = None,
+    subscriber: Annotated[str | None, typer.Option(help="only this subscriber's email")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="output folder")] = None,
+) -> None:
+    """Render digests (HTML page, .eml email, plain text) into the output folder."""
+    from newsdigest.digest_job import build_digests
+
+    day: date | None = None
+    if on is not None:
+        try:
+            day = date.fromisoformat(on)
+        except ValueError:
+            fail(f"--date: not a date as YYYY-MM-DD: {on!r}")
+    with _app() as instance:
+        built = build_digests(instance, day=day, subscriber=subscriber, out_dir=out_dir)
+    table = Table(title="digests")
+    for column in ("subscriber", "stories", "page", "email"):
+        table.add_column(column, overflow="fold")
+    for b in built:
+        table.add_row(b.subscriber, str(b.stories), str(b.page), str(b.eml))
+    out.print(table)
+
+
+# ---------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the newest version."""
+    from newsdigest.db import current_revision, make_engine, upgrade
+
+    config = _config()
+    engine = make_engine(config.database)
+    try:
+        upgrade(engine)
+        out.print(f"database at revision {current_revision(engine)}", highlight=False)
+    finally:
+        engine.dispose()
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; expected errors become one line and an exit code."""
+    command: Callable[..., Any] = typer.main.get_command(app)
+    try:
+        # Without standalone mode click returns typer.Exit's code instead of exiting.
+        code = command.main(args=argv, prog_name="newsdigest", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except NewsdigestError as exc:
+        _print_error(exc)
+        return EXIT_USAGE
+    except IngestError as exc:
+        _print_error(exc)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return EXIT_USAGE
+        raise
+    return code if isinstance(code, int) else EXIT_OK
+
+
+def _print_error(exc: Exception) -> None:
+    for line in str(exc).splitlines() or [type(exc).__name__]:
+        err.print(f"[red]error:[/red] {line}", markup=True, highlight=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Loading and validating config.yaml.
+
+Usage::
+
+    config = load_config(Path("config.yaml"))   # raises ConfigError with file and key path
+    config.database                              # an absolute SQLAlchemy URL
+
+``${VAR}`` anywhere in a string value is replaced from the environment, so secrets never
+sit in the file; an unset variable is an error naming it. A relative SQLite path is taken
+relative to the config file, not the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from newsdigest.errors import ConfigError
+
+CONFIG_ENV = "NEWSDIGEST_CONFIG"
+DEFAULT_CONFIG_NAME = "config.yaml"
+DEFAULT_DATABASE = "sqlite:///newsdigest.db"
+DEFAULT_USER_AGENT = "newsdigest/0.1 (+https://github.com/newsdigest/newsdigest)"
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _check_feed_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.hostname):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    return url
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)") from None
+    return name
+
+
+def _check_hhmm(value: str) -> str:
+    try:
+        time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not a time of day as HH:MM: {value!r}") from None
+    if not re.fullmatch(r"\d\d:\d\d", value):
+        raise ValueError(f"not a time of day as HH:MM: {value!r}")
+    return value
+
+
+FeedURL = Annotated[str, AfterValidator(_check_feed_url)]
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+HHMM = Annotated[str, AfterValidator(_check_hhmm)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FetchSettings(_Strict):
+    """How feeds are fetched."""
+
+    timeout: float = Field(30.0, gt=0, description="total seconds allowed per request")
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(20.0, gt=0)
+    concurrency: int = Field(100, ge=1, le=10_000)
+    per_host: int = Field(2, ge=1, le=100)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_redirects: int = Field(5, ge=0, le=20)
+    user_agent: str = DEFAULT_USER_AGENT
+    allow_private_networks: bool = False
+    default_interval_minutes: int = Field(60, ge=1)
+    #: Processes that parse feeds: None = one per core, 0 = parse in the fetching process.
+    parse_workers: int | None = Field(None, ge=0, le=64)
+
+
+class OutletConfig(_Strict):
+    name: str = Field(min_length=1)
+    homepage: FeedURL | None = None
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    language: str | None = None
+    feeds: list[FeedURL] = Field(default_factory=list)
+
+
+class SubscriberConfig(_Strict):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str | None = None
+    timezone: TimeZoneName = "UTC"
+    send_at: HHMM = "07:00"
+    regions: list[str] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list)
+    outlets: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+
+
+class SmtpSettings(_Strict):
+    host: str = "localhost"
+    port: int = Field(25, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "none"
+    username: str | None = None
+    password: str | None = None
+    from_: str = Field("newsdigest@localhost", alias="from")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class OutputSettings(_Strict):
+    directory: Path = Path("out")
+
+
+class Config(_Strict):
+    """The whole configuration; every path in it is absolute once loaded."""
+
+    database: str = DEFAULT_DATABASE
+    fetch: FetchSettings = FetchSettings()
+    outlets: list[OutletConfig] = Field(default_factory=list)
+    subscribers: list[SubscriberConfig] = Field(default_factory=list)
+    smtp: SmtpSettings = SmtpSettings()
+    output: OutputSettings = OutputSettings()
+
+    @field_validator("database")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError(f"not a SQLAlchemy URL: {value!r} (e.g. sqlite:///newsdigest.db)")
+        return value
+
+
+def expand_env(value: Any, path: str = "", env: dict[str, str] | None = None) -> Any:
+    """Replace ``${VAR}`` in every string of a parsed YAML tree."""
+    env = os.environ if env is None else env  # type: ignore[assignment]
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:  # type: ignore[operator]
+                raise ConfigError(f"{path or 'value'}: environment variable {name} is not set")
+            return env[name]  # type: ignore[index]
+
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: expand_env(v, f"{path}.{k}" if path else str(k), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
+    return value
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """Make a relative SQLite path absolute, relative to the config file's folder."""
+    prefix = next((p for p in ("sqlite:///", "sqlite+pysqlite:///") if url.startswith(p)), None)
+    if prefix is None:
+        return url
+    rest = url[len(prefix) :]
+    if not rest or rest.startswith("/") or rest.startswith(":memory:"):
+        return url
+    return prefix + str((base_dir / rest).resolve())
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_config(data: Any, source: str, base_dir: Path) -> Config:
+    """Validate a parsed YAML tree; ``source`` names the file in error messages."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, not {type(data).__name__}")
+    try:
+        data = expand_env(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            problems.append(f"{source}: {_key_path(err['loc'])}: {msg}")
+        raise ConfigError("\n".join(problems)) from None
+    output_dir = config.output.directory
+    if not output_dir.is_absolute():
+        output_dir = (base_dir / output_dir).resolve()
+    return config.model_copy(
+        update={
+            "database": resolve_database_url(config.database, base_dir),
+            "output": OutputSettings(directory=output_dir),
+        }
+    )
+
+
+def find_config_path(explicit: Path | None) -> Path | None:
+    """--config wins, then NEWSDIGEST_CONFIG, then ./config.yaml when it exists."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.exists() else None
+
+
+def load_config(path: Path | None) -> Config:
+    """Load and validate a config file; with no file, the defaults in the working directory."""
+    if path is None:
+        return parse_config({}, "(defaults)", Path.cwd())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{where}: not valid YAML: {problem}") from None
+    return parse_config(data, str(path), path.resolve().parent)

@@ -1,0 +1,120 @@
+"""The database edge: engines for SQLite and PostgreSQL, and schema migrations.
+
+Usage::
+
+    engine = open_database(config.database)   # migrated to the newest schema
+    with Session(engine) as session, session.begin():
+        ...
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout, so a reader never
+blocks the writer and a second process waits instead of failing at once. PostgreSQL
+needs the ``postgres`` extra (psycopg 3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from newsdigest.errors import NewsdigestError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Any constant will do; it only has to be the same for every newsdigest process.
+_MIGRATION_LOCK_ID = 0x6E657773  # "news"
+
+
+class DatabaseError(NewsdigestError):
+    """The database cannot be opened or migrated."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses no commit's integrity
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; raises DatabaseError with a message naming what is wrong."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"not a database URL: {url!r}") from None
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; the project uses psycopg 3.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).parent
+        if not folder.exists():
+            raise DatabaseError(f"the folder of the SQLite database does not exist: {folder}")
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except NoSuchModuleError:
+        raise DatabaseError(f"no SQLAlchemy dialect for {parsed.drivername!r}") from None
+    except ModuleNotFoundError as exc:
+        raise DatabaseError(
+            f"the driver for {parsed.drivername} is not installed ({exc.name}); "
+            "for PostgreSQL install newsdigest[postgres]"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(_alembic_config(create_engine("sqlite://")))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision``; several processes may call this at once."""
+    try:
+        if engine.dialect.name == "postgresql":
+            # Two daemons starting together must not both create the tables.
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+                try:
+                    command.upgrade(_alembic_config(engine), revision)
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
+                    conn.commit()
+        else:
+            command.upgrade(_alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot reach or migrate the database: {exc.orig}") from None
+
+
+def open_database(url: str, **kwargs: Any) -> Engine:
+    """An engine whose schema is current: a new database is migrated on first use."""
+    engine = make_engine(url, **kwargs)
+    try:
+        current = current_revision(engine)
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot open the database {engine.url!r}: {exc.orig}") from None
+    if current != head_revision():
+        upgrade(engine)
+    return engine
