@@ -1,0 +1,233 @@
+"""Feed HTML made safe to store and render (:func:`sanitize_html`), and read as text
+(:func:`html_to_text`).
+
+Sanitizing is nh3 (ammonia, a Rust html5ever-based sanitizer) with an allow-list; what it
+cannot express (dropping tracking pixels, which needs to see a whole ``<img>``) is a pass
+over its output, whose serialization is regular: attribute values are always
+double-quoted with ``"`` escaped.
+
+Text extraction is the standard library's ``HTMLParser``: no extra dependency (lxml is a
+dev extra only) and fast enough for feed content, which is capped at
+:data:`MAX_HTML_CHARS` before either function looks at it.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import nh3
+
+from ingest.normalize.text import scrub
+
+#: Input beyond this many characters is cut before sanitizing or extracting text; the
+#: start is kept. News articles are tens of KB; a feed field this big is a mistake or
+#: an attack, and nh3's time grows with the input.
+MAX_HTML_CHARS = 512 * 1024
+
+#: Tags kept (their attributes are limited by :data:`ALLOWED_ATTRIBUTES`). Everything
+#: else is unwrapped: the tag goes, its text stays, except :data:`DROPPED_WITH_CONTENT`.
+ALLOWED_TAGS: frozenset[str] = frozenset(
+    {
+        "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del",
+        "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2",
+        "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p",
+        "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary", "sup",
+        "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul",
+    }
+)  # fmt: skip
+
+#: Tags removed together with everything inside them.
+DROPPED_WITH_CONTENT: frozenset[str] = frozenset(
+    {
+        "script", "style", "iframe", "object", "embed", "applet", "form", "button",
+        "select", "textarea", "noscript", "template", "svg", "math", "frame", "frameset",
+        "noembed", "noframes",
+    }
+)  # fmt: skip
+
+#: No ``style`` (CSS can load URLs), no ``class``/``id`` (meaningless outside the source
+#: site), no event handlers: nh3 drops every attribute not listed here.
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    "*": {"lang", "dir", "title"},
+    "a": {"href", "hreflang"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "del": {"cite", "datetime"},
+    "ins": {"cite", "datetime"},
+    "time": {"datetime"},
+    "ol": {"start", "reversed"},
+}
+
+#: ``href``/``src`` schemes kept; javascript:, vbscript:, data: (inline images included)
+#: and everything else are removed with the attribute.
+ALLOWED_URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
+
+LINK_REL = "noopener noreferrer"
+
+# One <img> as nh3 serializes it: name, then attributes with double-quoted values.
+_IMG = re.compile(r'<img((?:\s+[^\s"=<>/]+(?:="[^"]*")?)*)\s*/?>')
+_ATTR = re.compile(r'([^\s"=<>/]+)(?:="([^"]*)")?')
+_PIXEL_SIZES = frozenset({"0", "1", "0px", "1px"})
+
+
+def sanitize_html(html: str, base_url: str | None = None) -> str:
+    """Return ``html`` reduced to the allow-listed tags and attributes, safe to render.
+
+    - only :data:`ALLOWED_TAGS` with :data:`ALLOWED_ATTRIBUTES`; no event handlers, no
+      ``style``; ``script``/``style``/``iframe``/``object``/``embed``/``form`` and the
+      rest of :data:`DROPPED_WITH_CONTENT` are removed with their content; comments go;
+    - ``href``/``src`` only with :data:`ALLOWED_URL_SCHEMES`; relative URLs are resolved
+      against ``base_url`` when it is an absolute http(s) URL;
+    - links get ``rel="noopener noreferrer"``;
+    - tracking pixels (an ``img`` whose width or height is 0 or 1) and images left
+      without a ``src`` are removed;
+    - input longer than :data:`MAX_HTML_CHARS` characters is cut first (the start is kept).
+
+    Never raises for bad markup: broken HTML is repaired by the HTML5 parsing rules.
+    """
+    text = _prepare(html)
+    if not text:
+        return ""
+    relative: str | tuple[str, str] = "pass_through"
+    if base_url and _is_web_url(base_url):
+        relative = ("rewrite_with_base", base_url)
+    cleaned = nh3.clean(
+        text,
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(DROPPED_WITH_CONTENT),
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=set(ALLOWED_URL_SCHEMES),
+        link_rel=LINK_REL,
+        strip_comments=True,
+        url_relative=relative,
+    )
+    return _IMG.sub(_drop_pixel, cleaned) if "<img" in cleaned else cleaned
+
+
+def _prepare(html: str) -> str:
+    """Cap and scrub raw input (binary junk, lone surrogates that nh3 cannot take)."""
+    return scrub(html[:MAX_HTML_CHARS])
+
+
+def _is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _drop_pixel(match: re.Match[str]) -> str:
+    attrs = {name.lower(): value or "" for name, value in _ATTR.findall(match.group(1))}
+    if not attrs.get("src"):
+        return ""
+    for size in ("width", "height"):
+        if size in attrs and attrs[size].strip().lower() in _PIXEL_SIZES:
+            return ""
+    return match.group(0)
+
+
+# --- text -------------------------------------------------------------------------------
+
+# Elements that end a paragraph, and those that only end a line.
+_PARAGRAPH = frozenset(
+    {
+        "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "ul", "ol",
+        "dl", "table", "figure", "section", "article", "header", "footer", "aside", "nav",
+        "main", "address", "details", "hr", "fieldset",
+    }
+)  # fmt: skip
+_LINE = frozenset({"br", "li", "tr", "dt", "dd", "figcaption", "caption", "summary", "option"})
+_CELL = frozenset({"td", "th"})
+_INVISIBLE = frozenset({"script", "style", "template", "noscript", "head", "title"})
+
+
+class _TextExtractor(HTMLParser):
+    """Collects text; block boundaries become newlines, invisible elements are skipped.
+
+    A boundary is held as "pending" until the next visible text, so nested blocks
+    (``</li><li>``, ``<div><p>``) give one break, not several; ``<br>`` adds up, so
+    ``<br><br>`` (a common paragraph break in feeds) gives a blank line.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+        self._pending = 0  # 0: nothing, 1: line break, 2: blank line
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE:
+            self._hidden += 1
+        else:
+            self._boundary(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._boundary(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag != "br":  # "</br>" is parsed as <br> by browsers but rare; ignore it
+            self._boundary(tag)
+
+    def handle_data(self, data: str) -> None:
+        if self._hidden or not data:
+            return
+        if self._pending and not data.isspace():
+            self.parts.append("\n" * self._pending)
+            self._pending = 0
+        # Newlines in HTML source are just whitespace.
+        self.parts.append(data.replace("\n", " "))
+
+    def _boundary(self, tag: str) -> None:
+        if tag == "br":
+            self._pending = min(2, self._pending + 1)
+        elif tag in _PARAGRAPH:
+            self._pending = 2
+        elif tag in _LINE:
+            self._pending = max(self._pending, 1)
+        elif tag in _CELL:
+            self.parts.append(" ")
+
+
+def html_to_text(html: str) -> str:
+    """Return readable plain text for ``html``.
+
+    Block elements become line breaks (paragraph-like ones a blank line), ``<br>`` a
+    line break, table cells a space; entities are decoded; script/style content is
+    dropped; whitespace runs inside a line collapse to one space; at most one blank line
+    separates paragraphs. Input is capped at :data:`MAX_HTML_CHARS`. Never raises for
+    bad markup.
+    """
+    text = _prepare(html)
+    if not text:
+        return ""
+    if "<" not in text and "&" not in text:
+        return _tidy(text)
+    parser = _TextExtractor()
+    try:
+        parser.feed(text)
+        parser.close()
+    except AssertionError:
+        # CPython's HTMLParser still asserts on some malformed "<![" declarations;
+        # fall back to dropping anything tag-shaped.
+        return _tidy(html_lib.unescape(re.sub(r"<[^>]*>", " ", text)))
+    return _tidy("".join(parser.parts))
+
+
+def _tidy(text: str) -> str:
+    lines = [" ".join(line.split()) for line in scrub(text).split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
