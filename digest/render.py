@@ -1,0 +1,350 @@
+"""A composed :class:`~digest.types.Digest` as a web page, an HTML email, plain text and a
+MIME message.
+
+Templates are Jinja2 files in ``digest/templates/``; a directory given to
+:class:`Renderer` overrides them file by file (it is searched first). HTML templates are
+autoescaped and every template runs with ``StrictUndefined``. The constructor compiles
+every template and renders a sample digest through the three outputs, so a broken or
+missing template raises :class:`~digest.errors.TemplateError` (file and line) at start-up
+instead of at the first send.
+
+Usage::
+
+    renderer = Renderer(config.template_dir)     # None: the packaged templates only
+    html = renderer.page(digest)
+    msg = renderer.email_message(digest, "News <news@example.org>", prefs.email,
+                                 message_id=make_msgid(), date=now)
+"""
+
+from __future__ import annotations
+
+import textwrap
+import traceback
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import css_inline
+import jinja2
+
+from digest.compose import compose
+from digest.errors import DigestError, TemplateError
+from digest.types import Digest, DigestArticle, Limits, SubscriberPrefs
+from digest.window import load_zone
+
+#: Templates every template folder must end up providing (override or package).
+REQUIRED_TEMPLATES = ("page.html", "email.html", "email.txt")
+#: Files in a template folder that are templates; anything else there is ignored.
+TEMPLATE_SUFFIXES = (".html", ".txt", ".css")
+TEXT_WIDTH = 72
+EMAIL_MAX_WIDTH = 600
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_SAFE_SCHEMES = frozenset({"http", "https"})
+
+
+class _ConfinedLoader(jinja2.FileSystemLoader):
+    """A FileSystemLoader that refuses files resolving outside its folder.
+
+    Jinja already refuses ``..`` in template names; this also stops a symlink in the
+    override folder from pulling in a file from elsewhere.
+    """
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(str(root))
+        self._root = root.resolve()
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        if not Path(filename).resolve().is_relative_to(self._root):
+            raise TemplateError(
+                f"resolves outside the template folder {self._root}; "
+                "copy the file into the folder instead of linking it",
+                filename,
+            )
+        return source, filename, uptodate
+
+
+def _weekday_day_month(d: date) -> str:
+    return f"{_WEEKDAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]}"
+
+
+def _localtime(value: datetime, zone: tzinfo) -> str:
+    """ "Fri 10 Jan, 08:15" in the subscriber's zone (fixed English labels, not the locale)."""
+    local = value.astimezone(zone)
+    return f"{_weekday_day_month(local.date())}, {local:%H:%M}"
+
+
+def _safe_url(url: str) -> str:
+    """``url`` when it is http(s); "#" otherwise, so no javascript: or data: link is shown."""
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return "#"
+    return url.strip() if scheme in _SAFE_SCHEMES else "#"
+
+
+def _wrap(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
+    """Plain text filled to ``width`` columns with every line indented.
+
+    Long words are broken because text without spaces (Chinese, Japanese, Thai) is one
+    "word"; URLs never pass through here, they get lines of their own.
+    """
+    return textwrap.fill(
+        " ".join(text.split()),
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    )
+
+
+def _one_line(value: str) -> str:
+    """A header-safe value: CR, LF and other line breaks become spaces."""
+    return " ".join(value.splitlines()).strip()
+
+
+def _template_location(exc: BaseException) -> tuple[str | None, int | None]:
+    """The template file and line an exception was raised from, when Jinja recorded it."""
+    lineno = getattr(exc, "lineno", None)
+    filename = getattr(exc, "filename", None) or getattr(exc, "name", None)
+    if filename is not None:
+        return filename, lineno
+    # Jinja rewrites tracebacks so template frames carry the template file and line.
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.endswith(TEMPLATE_SUFFIXES):
+            return frame.filename, frame.lineno
+    return None, None
+
+
+def _as_template_error(exc: Exception, fallback: str) -> TemplateError:
+    if isinstance(exc, TemplateError):
+        return exc
+    filename, lineno = _template_location(exc)
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return TemplateError(message, filename or fallback, lineno)
+
+
+class Renderer:
+    """Renders digests through the packaged templates, or a folder that overrides them."""
+
+    def __init__(self, template_dir: Path | None = None) -> None:
+        loaders: list[jinja2.BaseLoader] = []
+        if template_dir is not None:
+            template_dir = Path(template_dir)
+            if not template_dir.is_dir():
+                raise TemplateError(
+                    "the template folder does not exist or is not a folder",
+                    str(template_dir),
+                )
+            loaders.append(_ConfinedLoader(template_dir))
+        loaders.append(jinja2.PackageLoader("digest", "templates"))
+        self._env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html",), default_for_string=True, default=False
+            ),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self._env.filters.update(
+            safe_url=_safe_url,
+            wrap=_wrap,
+            localtime=_localtime,
+            day_label=_weekday_day_month,
+        )
+        self._inliner = css_inline.CSSInliner(
+            load_remote_stylesheets=False,
+            # @media rules (dark mode, narrow screens) cannot be inlined; keep them.
+            keep_at_rules=True,
+        )
+        self._validate()
+
+    def _validate(self) -> None:
+        names = self._env.list_templates(filter_func=lambda n: n.endswith(TEMPLATE_SUFFIXES))
+        for name in sorted(set(names) | set(REQUIRED_TEMPLATES)):
+            try:
+                self._env.get_template(name)
+            except jinja2.TemplateNotFound:
+                raise TemplateError(
+                    "required template is missing from the template folders", name
+                ) from None
+            except (jinja2.TemplateError, TemplateError, UnicodeDecodeError) as exc:
+                raise _as_template_error(exc, name) from exc
+        # Compiling does not find an undefined name or a bad filter argument; rendering a
+        # sample does, so those fail at start-up too.
+        for digest in (sample_digest(), sample_digest(empty=True)):
+            self.page(digest)
+            self.email_html(digest, unsubscribe_url="https://example.org/u/x", view_url=None)
+            self.text(digest, unsubscribe_url=None)
+
+    def _render(self, name: str, digest: Digest, **extra: Any) -> str:
+        zone = load_zone(digest.subscriber.timezone)
+        context = {
+            "digest": digest,
+            "zone": zone,
+            "tz_name": digest.subscriber.timezone,
+            "period_start": _localtime(digest.period_start, zone),
+            "period_end": _localtime(digest.period_end, zone),
+            "text_width": TEXT_WIDTH,
+            "email_width": EMAIL_MAX_WIDTH,
+            **extra,
+        }
+        try:
+            return self._env.get_template(name).render(context)
+        except (jinja2.TemplateError, TemplateError, TypeError, ValueError) as exc:
+            raise _as_template_error(exc, name) from exc
+
+    def page(self, digest: Digest) -> str:
+        """The digest as a standalone web page (no JavaScript; light and dark)."""
+        return self._render("page.html", digest)
+
+    def email_html(
+        self,
+        digest: Digest,
+        *,
+        unsubscribe_url: str | None = None,
+        view_url: str | None = None,
+    ) -> str:
+        """The HTML email body: tables at most 600 px wide, CSS inlined, a hidden preheader."""
+        html = self._render(
+            "email.html", digest, unsubscribe_url=unsubscribe_url, view_url=view_url
+        )
+        try:
+            return self._inliner.inline(html)
+        except (css_inline.InlineError, ValueError) as exc:
+            raise TemplateError(f"its CSS could not be inlined: {exc}", "email.html") from exc
+
+    def text(
+        self,
+        digest: Digest,
+        *,
+        unsubscribe_url: str | None = None,
+        view_url: str | None = None,
+    ) -> str:
+        """The plain-text part: wrapped at 72 columns, each URL on a line of its own."""
+        return self._render("email.txt", digest, unsubscribe_url=unsubscribe_url, view_url=view_url)
+
+    def email_message(
+        self,
+        digest: Digest,
+        from_addr: str | Address,
+        to_addr: str | Address,
+        *,
+        message_id: str,
+        date: datetime,
+        list_id: str | None = None,
+        unsubscribe_url: str | None = None,
+        view_url: str | None = None,
+    ) -> EmailMessage:
+        """A multipart/alternative message (text, then HTML) ready for the mailer.
+
+        Header values never carry CR or LF (they are replaced by spaces); a non-ASCII
+        subject or name is encoded (RFC 2047) by the email package's default policy. A
+        bare ``to_addr`` gets the subscriber's name as its display name. With an
+        ``unsubscribe_url``, List-Unsubscribe is set (and List-Unsubscribe-Post, RFC 8058,
+        when the URL is https).
+        """
+        if date.tzinfo is None or date.utcoffset() is None:
+            raise DigestError("the message date must be timezone-aware")
+        msg = EmailMessage()
+        msg["Subject"] = _one_line(digest.subject)
+        msg["From"] = _address(from_addr, "")
+        msg["To"] = _address(to_addr, digest.subscriber.name)
+        msg["Date"] = format_datetime(date.astimezone(UTC))
+        msg["Message-ID"] = _angle(_one_line(message_id))
+        if list_id:
+            msg["List-Id"] = _angle(_one_line(list_id))
+        if unsubscribe_url:
+            url = _one_line(unsubscribe_url)
+            msg["List-Unsubscribe"] = f"<{url}>"
+            if url.lower().startswith("https://"):
+                msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg.set_content(self.text(digest, unsubscribe_url=unsubscribe_url, view_url=view_url))
+        msg.add_alternative(
+            self.email_html(digest, unsubscribe_url=unsubscribe_url, view_url=view_url),
+            subtype="html",
+        )
+        return msg
+
+
+def _angle(value: str) -> str:
+    """``value`` in angle brackets (Message-ID, List-Id), unless it already has them."""
+    return value if value.endswith(">") and "<" in value else f"<{value.strip('<>')}>"
+
+
+def _address(value: str | Address, default_name: str) -> Address:
+    try:
+        if isinstance(value, Address):
+            return Address(_one_line(value.display_name), addr_spec=_one_line(value.addr_spec))
+        text = _one_line(value)
+        if "<" in text:
+            name, _, rest = text.partition("<")
+            return Address(name.strip().strip('"'), addr_spec=rest.rstrip(">").strip())
+        return Address(_one_line(default_name), addr_spec=text)
+    except (ValueError, IndexError) as exc:
+        raise DigestError(f"not a usable email address: {value!s} ({exc})") from exc
+
+
+def sample_digest(*, empty: bool = False) -> Digest:
+    """A small digest exercising every template branch, for validation and previews.
+
+    Multilingual on purpose (Arabic, Persian, English) so previews show right-to-left text.
+    """
+    end = datetime(2025, 1, 10, 4, 0, tzinfo=UTC)
+    start = end - timedelta(days=1)
+    prefs = SubscriberPrefs(
+        email="reader@example.org",
+        name="Sample Reader",
+        timezone="Asia/Baghdad",
+        send_at=time(7, 0),
+        regions=("Middle East",),
+        countries=("CH", "FR"),
+        limits=Limits(per_section=2, total=3),
+        send_empty=True,
+    )
+
+    def art(
+        i: int, story: int | None, outlet: str, title: str, hours: float, **kw: Any
+    ) -> DigestArticle:
+        at = start + timedelta(hours=hours)
+        return DigestArticle(
+            id=i,
+            story_id=story,
+            title=title,
+            url=f"https://news{i}.example/{i}",
+            outlet=outlet,
+            outlet_id=i,
+            published=at,
+            first_seen=at,
+            **kw,
+        )
+
+    me = {"countries": ("IQ", "IR"), "regions": ("Middle East",), "topics": ("diplomacy",)}
+    articles = [
+        art(1, 7, "Outlet One", "Iraqi Prime Minister visits Tehran", 2, summary="Talks.", **me),
+        art(2, 7, "وكالة الأنباء", "رئيس الوزراء العراقي يزور طهران", 3, language="ar", **me),
+        art(3, 7, "خبرگزاری", "سفر نخست وزیر عراق به تهران", 4, language="fa", updated=True, **me),
+        art(4, None, "Outlet One", "Oil output talks", 5, **me),
+        art(5, None, "Outlet Two", "Border crossing reopens", 6, **me),
+        art(6, None, "Outlet Two", "Summit in Geneva", 7, countries=("CH",), topics=("diplomacy",)),
+        art(7, None, "Outlet Three", "Paris report", 8, countries=("FR",)),
+    ]
+    return compose(
+        [] if empty else articles,
+        prefs,
+        (start, end),
+        region_countries={"Middle East": frozenset({"IQ", "IR"})},
+        delivered_story_ids=frozenset(),
+        now=end,
+    )
