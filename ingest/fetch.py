@@ -15,7 +15,6 @@ size limit is counted after decompression, so a gzip bomb stops at the limit.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import socket
 import time
@@ -23,13 +22,13 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from ingest.errors import FetchError
+from ingest.http_semantics import body_hash, parse_retry_after
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
 DEFAULT_USER_AGENT = "newsdigest/0.1 (+https://github.com/newsdigest/newsdigest)"
@@ -71,9 +70,9 @@ def _refused_address(address: str) -> str | None:
         ip = ip.ipv4_mapped
     for label, flag in (
         ("loopback", ip.is_loopback),
-        ("private", ip.is_private),
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
         ("reserved", ip.is_reserved),
         ("unspecified", ip.is_unspecified),
     ):
@@ -105,21 +104,6 @@ async def check_public_address(url: str) -> None:
                 "(set fetch.allow_private_networks: true to allow it)",
                 url,
             )
-
-
-def _retry_after(value: str | None, now: datetime) -> datetime | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return datetime.fromtimestamp(now.timestamp() + int(value), UTC)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(when.astimezone(UTC), now)
 
 
 def _describe(exc: BaseException, options: FetchOptions) -> str:
@@ -254,7 +238,7 @@ class Fetcher:
                 **common,  # type: ignore[arg-type]
             )
         if status in (429, 503):
-            retry_at = _retry_after(lower.get("retry-after"), now)
+            retry_at = parse_retry_after(lower.get("retry-after"), now)
             when = f", retry after {retry_at:%Y-%m-%d %H:%M} UTC" if retry_at else ""
             return FetchResult(
                 status=FetchStatus.RETRY_LATER,
@@ -269,7 +253,7 @@ class Fetcher:
                 **common,  # type: ignore[arg-type]
             )
         body = await self._read_limited(response)
-        digest = hashlib.sha256(body).hexdigest()
+        digest = body_hash(body)
         validators = {
             "etag": lower.get("etag"),
             "last_modified": lower.get("last-modified"),
@@ -298,4 +282,3 @@ class Fetcher:
                 raise _TooLarge
             chunks.append(chunk)
         return b"".join(chunks)
-

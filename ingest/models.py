@@ -61,7 +61,7 @@ class Feed(Base):
     # Validators for conditional GET, and the last body's hash for servers with neither.
     etag: Mapped[str | None] = mapped_column(String(1024))
     last_modified: Mapped[str | None] = mapped_column(String(100))
-    body_hash: Mapped[str | None] = mapped_column(String(64))
+    body_hash: Mapped[str | None] = mapped_column(String(100))
     #: How entries of this feed are keyed: "guid", "link" or "link+date".
     key_policy: Mapped[str] = mapped_column(String(16), default="guid")
     # Health.
@@ -126,8 +126,8 @@ class Article(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     date_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    content_hash: Mapped[str] = mapped_column(String(100))
+    fingerprint: Mapped[str | None] = mapped_column(String(100), index=True)
 
 
 class Tag(Base):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import xml.sax
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +56,13 @@ def _int(value: Any) -> int | None:
     return number if number >= 0 else None
 
 
+def _describe_xml_error(problem: xml.sax.SAXException) -> str:
+    if isinstance(problem, xml.sax.SAXParseException):
+        where = f" at line {problem.getLineNumber()}, column {problem.getColumnNumber()}"
+        return f"malformed XML{where}: {problem.getMessage()}"[:300]
+    return f"malformed XML: {problem.getMessage()}"[:300]
+
+
 def _entry(entry: Any) -> ParsedEntry:
     summary = entry.get("summary")
     content = _content(entry)
@@ -71,7 +79,8 @@ def _entry(entry: Any) -> ParsedEntry:
         content_html=content,
         author=_text(entry.get("author")),
         published=_date(entry.get("published_parsed")),
-        updated=_date(entry.get("updated_parsed")),
+        # dict.get: feedparser maps a missing updated_parsed to published_parsed, with a warning.
+        updated=_date(dict.get(entry, "updated_parsed")),
         categories=categories,
         language=_text(entry.get("language")),
     )
@@ -100,7 +109,12 @@ def parse_xml_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed
         raise FeedParseError(f"not a feed document{detail}"[:300], url)
     warning = None
     if parsed.get("bozo"):
-        warning = f"{type(parsed.get('bozo_exception')).__name__}: {parsed.get('bozo_exception')}"
+        problem = parsed.get("bozo_exception")
+        usable = any(e.get("id") or e.get("link") for e in entries)
+        if isinstance(problem, xml.sax.SAXException) and not usable:
+            # The lenient parser kept going, but nothing it recovered can be identified.
+            raise FeedParseError(_describe_xml_error(problem), url)
+        warning = f"{type(problem).__name__}: {problem}"
     return ParsedFeed(
         title=_text(feed.get("title")),
         link=_text(feed.get("link")),

@@ -157,7 +157,12 @@ class Pipeline:
             loop = asyncio.get_running_loop()
             try:
                 prepared = await loop.run_in_executor(
-                    executor, prepare, result.body, result.headers, result.final_url or result.feed.url, now
+                    executor,
+                    prepare,
+                    result.body,
+                    result.headers,
+                    result.final_url or result.feed.url,
+                    now,
                 )
             except FeedParseError as exc:
                 parse_error = str(exc)

@@ -190,9 +190,9 @@ def set_feed_enabled(session: Session, feed_id: int, enabled: bool, *, now: date
 
 def feed_refs(session: Session, *, now: datetime, due_only: bool = True) -> list[FeedRef]:
     """The enabled, not-gone feeds to fetch: the due ones, or all of them."""
-    query = select(
-        Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash
-    ).where(Feed.enabled.is_(True), Feed.gone.is_(False))
+    query = select(Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash).where(
+        Feed.enabled.is_(True), Feed.gone.is_(False)
+    )
     if due_only:
         query = query.where(or_(Feed.next_due_at.is_(None), Feed.next_due_at <= now))
     return [FeedRef(*row) for row in session.execute(query.order_by(Feed.id)).all()]
@@ -294,8 +294,14 @@ def save_entries(
         values = _article_values(entry)
         if key not in existing:
             new_rows.append(
-                {**values, "feed_id": feed_id, "outlet_id": outlet_id, "entry_key": key,
-                 "first_seen_at": now, "updated_at": None}
+                {
+                    **values,
+                    "feed_id": feed_id,
+                    "outlet_id": outlet_id,
+                    "entry_key": key,
+                    "first_seen_at": now,
+                    "updated_at": None,
+                }
             )
             continue
         article_id, old_hash = existing[key]

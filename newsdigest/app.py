@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ingest import store
-from ingest.errors import FeedExistsError
 from ingest.fetch import FetchOptions
 from ingest.pipeline import FeedOutcome, Pipeline, PipelineOptions, RoundReport
 from newsdigest.config import Config
@@ -81,10 +80,7 @@ class App:
                 for url in outlet.feeds:
                     if url in followed:
                         continue
-                    try:
-                        store.add_feed(session, url, now=now, outlet_id=info.id)
-                    except FeedExistsError:
-                        pass
+                    store.add_feed(session, url, now=now, outlet_id=info.id)
                     followed.add(url)
 
     def pipeline(self) -> Pipeline:

@@ -42,7 +42,9 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 def _check_feed_url(url: str) -> str:
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.hostname):
+    if parts.scheme not in ("http", "https", "file") or (
+        parts.scheme != "file" and not parts.hostname
+    ):
         raise ValueError(f"not an http(s) URL: {url!r}")
     return url
 
@@ -51,7 +53,9 @@ def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)") from None
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)"
+        ) from None
     return name
 
 
@@ -186,7 +190,9 @@ def parse_config(data: Any, source: str, base_dir: Path) -> Config:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of keys, not {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of keys, not {type(data).__name__}"
+        )
     try:
         data = expand_env(data)
     except ConfigError as exc:

@@ -39,7 +39,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses no commit's integrity
+    cursor.execute(
+        "PRAGMA synchronous=NORMAL"
+    )  # safe with WAL: a crash loses no commit's integrity
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 

@@ -1,0 +1,165 @@
+"""A fetch round end to end against a real local server, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+
+from pytest_httpserver import HTTPServer
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from ingest import store
+from ingest.fetch import FetchOptions
+from ingest.models import Article
+from ingest.pipeline import Pipeline, PipelineOptions, RoundReport
+
+NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
+
+
+def rss(*items: tuple[str, str, str]) -> bytes:
+    body = "".join(
+        f"<item><guid>{guid}</guid><title>{title}</title><link>https://news.example/{guid}</link>"
+        f"<description>{text}</description><pubDate>Fri, 10 Jan 2025 08:00:00 GMT</pubDate></item>"
+        for guid, title, text in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Example</title>'
+        f"<link>https://news.example/</link>{body}</channel></rss>"
+    ).encode()
+
+
+def follow(engine: Engine, *urls: str) -> list[int]:
+    with Session(engine) as session, session.begin():
+        outlet = store.ensure_outlet(session, "Example News", now=NOW, country="FR")
+        return [store.add_feed(session, u, now=NOW, outlet_id=outlet.id).id for u in urls]
+
+
+def run_round(engine: Engine, *, all_feeds: bool = True, workers: int = 0) -> RoundReport:
+    options = PipelineOptions(
+        fetch=FetchOptions(allow_private_networks=True, timeout=5, read_timeout=2),
+        parse_workers=workers,
+        pool_threshold=1,
+    )
+    pipeline = Pipeline(engine, options, clock=lambda: NOW)
+    return asyncio.run(pipeline.run(pipeline.due_feeds(all_feeds=all_feeds)))
+
+
+def article_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count(Article.id))) or 0
+
+
+def test_second_fetch_is_all_304_and_stores_nothing_twice(
+    engine: Engine, httpserver: HTTPServer
+) -> None:
+    body = rss(("a", "First", "One."), ("b", "Second", "Two."))
+    httpserver.expect_request("/feed", headers={"If-None-Match": '"v1"'}).respond_with_data(
+        "", status=304
+    )
+    httpserver.expect_request("/feed").respond_with_data(
+        body, headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"}
+    )
+    follow(engine, httpserver.url_for("/feed"))
+
+    first = run_round(engine)
+    assert (first.count("ok"), first.new_articles, first.failed) == (1, 2, ())
+    second = run_round(engine)
+    assert (second.count("not_modified"), second.new_articles) == (1, 0)
+    assert article_count(engine) == 2
+    statuses = [resp.status_code for _, resp in httpserver.log]
+    assert statuses == [200, 304]
+
+
+def test_a_changed_feed_adds_new_entries_and_updates_edited_ones(
+    engine: Engine, httpserver: HTTPServer
+) -> None:
+    url = httpserver.url_for("/feed")
+    follow(engine, url)
+    httpserver.expect_oneshot_request("/feed").respond_with_data(
+        rss(("a", "First", "One."), ("b", "Second", "Two."))
+    )
+    httpserver.expect_oneshot_request("/feed").respond_with_data(
+        rss(("a", "First", "One, corrected."), ("b", "Second", "Two."), ("c", "Third", "3."))
+    )
+    run_round(engine)
+    second = run_round(engine)
+    assert second.outcomes[0].new == 1
+    assert second.outcomes[0].updated == 1
+    assert article_count(engine) == 3
+    with Session(engine) as session:
+        articles = {a.title: a for a in store.list_articles(session)}
+    assert articles["First"].summary == "One, corrected."
+    assert articles["First"].updated == NOW
+    assert articles["First"].outlet == "Example News"
+
+
+def test_each_failing_feed_gets_its_reason_and_the_others_are_stored(
+    engine: Engine, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/good").respond_with_data(rss(("a", "Good", "Fine.")))
+    httpserver.expect_request("/missing").respond_with_data("nope", status=404)
+    httpserver.expect_request("/broken").respond_with_data(b"<rss><channel><item><title>x &")
+    httpserver.expect_request("/page").respond_with_data(
+        "<!doctype html><html><body>Hello</body></html>", content_type="text/html"
+    )
+    httpserver.expect_request("/gone").respond_with_data("", status=410)
+    urls = [httpserver.url_for(p) for p in ("/good", "/missing", "/broken", "/page", "/gone")]
+    ids = follow(engine, *urls)
+
+    report = run_round(engine)
+    reasons = {o.feed_id: o.error for o in report.outcomes}
+    assert reasons[ids[0]] is None
+    assert reasons[ids[1]] == "HTTP 404 NOT FOUND"
+    assert re.fullmatch(
+        r"malformed XML at line \d+, column \d+: unclosed token", reasons[ids[2]] or ""
+    )
+    assert reasons[ids[3]] == "not a feed: the URL returned an HTML page"
+    assert reasons[ids[4]] is not None and "410" in reasons[ids[4]]
+    assert article_count(engine) == 1
+
+    with Session(engine) as session:
+        feeds = {f.id: f for f in store.list_feeds(session)}
+    assert feeds[ids[1]].last_error == "HTTP 404 NOT FOUND"
+    assert feeds[ids[1]].error_count == 1
+    assert feeds[ids[1]].failing_since == NOW
+    assert feeds[ids[4]].gone is True
+    assert feeds[ids[0]].error_count == 0
+
+    # A gone feed is not fetched again until it is enabled.
+    with Session(engine) as session:
+        due = {ref.id for ref in store.feed_refs(session, now=NOW, due_only=False)}
+    assert ids[4] not in due
+
+
+def test_a_permanent_redirect_moves_the_stored_url(engine: Engine, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/old").respond_with_data(
+        "", status=308, headers={"Location": "/new"}
+    )
+    httpserver.expect_request("/new").respond_with_data(rss(("a", "Moved", "Here.")))
+    (feed_id,) = follow(engine, httpserver.url_for("/old"))
+    run_round(engine)
+    with Session(engine) as session:
+        feed = store.get_feed(session, feed_id)
+    assert feed.url == httpserver.url_for("/new")
+    assert feed.url_history == (httpserver.url_for("/old"),)
+
+
+def test_parsing_in_a_process_pool_stores_the_same(engine: Engine, httpserver: HTTPServer) -> None:
+    for i in range(3):
+        httpserver.expect_request(f"/f{i}").respond_with_data(
+            rss((f"{i}-a", f"Title {i}", "Text."), (f"{i}-b", f"Other {i}", "More."))
+        )
+    follow(engine, *(httpserver.url_for(f"/f{i}") for i in range(3)))
+    report = run_round(engine, workers=2)
+    assert report.new_articles == 6
+    assert article_count(engine) == 6
+
+
+def test_only_due_feeds_are_fetched(engine: Engine, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/feed").respond_with_data(rss(("a", "A", "a")))
+    follow(engine, httpserver.url_for("/feed"))
+    run_round(engine, all_feeds=False)
+    assert len(run_round(engine, all_feeds=False).outcomes) == 0  # next due in an hour
+    assert len(run_round(engine, all_feeds=True).outcomes) == 1
