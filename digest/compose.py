@@ -209,6 +209,15 @@ def shorten(text: str, limit: int = SUMMARY_CHARS) -> str:
     return cut.rstrip(" ,;:.-–—") + "…"
 
 
+def _when(a: DigestArticle) -> datetime:
+    """When an article appeared: its published time, but never after we first saw it.
+
+    An outlet's clock or feed can be wrong; a "published" in the future must not make a
+    story look like the newest, nor show a time that has not come yet.
+    """
+    return min(a.published, a.first_seen)
+
+
 @dataclass(frozen=True, slots=True)
 class _Story:
     """A story's articles, reduced to what grouping, ranking and rendering need."""
@@ -234,9 +243,8 @@ def _build_story(
     articles: Sequence[DigestArticle],
     followup: bool,
     priority: Mapping[str, int],
-    end: datetime,
 ) -> _Story:
-    ordered = sorted(articles, key=lambda a: (a.published, a.first_seen, a.id))
+    ordered = sorted(articles, key=lambda a: (_when(a), a.first_seen, a.id))
     rep = ordered[0]
     also: list[tuple[str, str]] = []
     outlets = {rep.outlet.casefold()}
@@ -247,8 +255,7 @@ def _build_story(
     regions = _unique(r for a in ordered for r in a.regions)
     topics = _unique(t for a in ordered for t in a.topics)
     countries = _unique(c.upper() for a in ordered for c in a.countries)
-    # An outlet's clock can be wrong: a "published" in the future must not rank first.
-    latest = min(max(a.published for a in ordered), end)
+    latest = max(_when(a) for a in ordered)
     best_priority = max(priority.get(o, 0) for o in outlets)
     # Exact timestamps almost never tie, so recency is compared by the hour, which leaves
     # room for the outlet priority to order stories of the same hour.
@@ -265,7 +272,7 @@ def _build_story(
         headline=_SPACES.sub(" ", rep.title).strip(),
         url=rep.url,
         outlet=rep.outlet,
-        time=rep.published,
+        time=_when(rep),
         summary=shorten(rep.summary),
         also_reported_by=tuple(also),
         tags=regions + topics,
@@ -410,7 +417,7 @@ def compose(
             if not (prefs.repeat_grown and grew):
                 continue
             followup = True
-        stories.append(_build_story(arts, followup, priority, end))
+        stories.append(_build_story(arts, followup, priority))
 
     sections, hidden = _sections(stories, group_by, prefs, flt)
     day = end.astimezone(load_zone(prefs.timezone)).date()
