@@ -114,10 +114,8 @@ def _one_line(value: str) -> str:
 
 def _template_location(exc: BaseException) -> tuple[str | None, int | None]:
     """The template file and line an exception was raised from, when Jinja recorded it."""
-    lineno = getattr(exc, "lineno", None)
-    filename = getattr(exc, "filename", None) or getattr(exc, "name", None)
-    if filename is not None:
-        return filename, lineno
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return exc.filename or exc.name, exc.lineno
     # Jinja rewrites tracebacks so template frames carry the template file and line.
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename.endswith(TEMPLATE_SUFFIXES):
@@ -129,7 +127,13 @@ def _as_template_error(exc: Exception, fallback: str) -> TemplateError:
     if isinstance(exc, TemplateError):
         return exc
     filename, lineno = _template_location(exc)
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    if isinstance(exc, jinja2.TemplateNotFound):
+        message = (
+            f"uses {exc.name!r}, which is in no template folder "
+            "(names are relative to the folder and cannot leave it)"
+        )
+    else:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return TemplateError(message, filename or fallback, lineno)
 
 
