@@ -23,6 +23,8 @@ from ingest.errors import FeedParseError
 from ingest.fetch import Fetcher, FetchOptions
 from ingest.normalize import NormalizedEntry, entry_key, normalize_entry
 from ingest.parse import parse_feed
+from ingest.records import OutletInfo
+from ingest.tagging import Tag, tag_article
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
 log = logging.getLogger(__name__)
@@ -68,21 +70,40 @@ class RoundReport:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedEntry:
+    """One entry ready to store: its key in the feed, its normalized values, its tags."""
+
+    key: str
+    entry: NormalizedEntry
+    tags: tuple[Tag, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedFeed:
-    """A parsed and normalized feed body, ready to store (made in a worker process)."""
+    """A parsed, normalized and tagged feed body, ready to store (made in a worker process)."""
 
     title: str | None
-    entries: tuple[tuple[str, NormalizedEntry], ...]
+    entries: tuple[PreparedEntry, ...]
     warning: str | None = None
 
 
-def prepare(body: bytes, headers: dict[str, str], url: str, now: datetime) -> PreparedFeed:
-    """Parse and normalize one feed body; a pure function of its inputs."""
+def prepare(
+    body: bytes, headers: dict[str, str], url: str, now: datetime, outlet_country: str | None
+) -> PreparedFeed:
+    """Parse, normalize and tag one feed body; a pure function of its inputs."""
     parsed = parse_feed(body, headers, url)
     entries = []
     for raw in parsed.entries:
         entry = normalize_entry(raw, feed_url=url, feed_language=parsed.language, now=now)
-        entries.append((entry_key(entry.guid, entry.url, entry.content_hash), entry))
+        tagged = tag_article(
+            entry.title,
+            entry.summary_text,
+            entry.content_text,
+            categories=entry.categories,
+            outlet_country=outlet_country,
+        )
+        key = entry_key(entry.guid, entry.url, entry.content_hash)
+        entries.append(PreparedEntry(key, entry, tagged.tags))
     return PreparedFeed(title=parsed.title, entries=tuple(entries), warning=parsed.warning)
 
 
@@ -143,12 +164,12 @@ class Pipeline:
                 executor.shutdown(cancel_futures=True)
         return RoundReport(tuple(sorted(outcomes, key=lambda o: o.feed_id)))
 
-    def _outlets(self, feed_ids: list[int]) -> dict[int, int | None]:
+    def _outlets(self, feed_ids: list[int]) -> dict[int, OutletInfo | None]:
         with Session(self.engine) as session:
             return store.feed_outlets(session, feed_ids)
 
     async def _handle(
-        self, result: FetchResult, outlets: dict[int, int | None], executor: Executor | None
+        self, result: FetchResult, outlets: dict[int, OutletInfo | None], executor: Executor | None
     ) -> FeedOutcome:
         now = self.clock()
         prepared: PreparedFeed | None = None
@@ -156,6 +177,7 @@ class Pipeline:
         if result.status == FetchStatus.OK and result.body is not None:
             loop = asyncio.get_running_loop()
             try:
+                outlet = outlets.get(result.feed.id)
                 prepared = await loop.run_in_executor(
                     executor,
                     prepare,
@@ -163,6 +185,7 @@ class Pipeline:
                     result.headers,
                     result.final_url or result.feed.url,
                     now,
+                    outlet.country if outlet else None,
                 )
             except FeedParseError as exc:
                 parse_error = str(exc)
@@ -180,7 +203,7 @@ class Pipeline:
         result: FetchResult,
         prepared: PreparedFeed | None,
         parse_error: str | None,
-        outlet_id: int | None,
+        outlet: OutletInfo | None,
         now: datetime,
     ) -> FeedOutcome:
         stats = store.SaveStats()
@@ -189,8 +212,8 @@ class Pipeline:
                 stats = store.save_entries(
                     session,
                     feed_id=result.feed.id,
-                    outlet_id=outlet_id,
-                    entries=prepared.entries,
+                    outlet_id=outlet.id if outlet else None,
+                    entries=[(p.key, p.entry, p.tags) for p in prepared.entries],
                     now=now,
                 )
             store.record_fetch(

@@ -198,12 +198,21 @@ def feed_refs(session: Session, *, now: datetime, due_only: bool = True) -> list
     return [FeedRef(*row) for row in session.execute(query.order_by(Feed.id)).all()]
 
 
-def feed_outlets(session: Session, feed_ids: Iterable[int]) -> dict[int, int | None]:
+def feed_outlets(session: Session, feed_ids: Iterable[int]) -> dict[int, OutletInfo | None]:
+    """Each feed's outlet (None for a feed that belongs to none)."""
     ids = list(feed_ids)
-    out: dict[int, int | None] = {}
+    out: dict[int, OutletInfo | None] = {}
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
-        out.update(session.execute(select(Feed.id, Feed.outlet_id).where(Feed.id.in_(chunk))).all())
+        rows = session.execute(
+            select(Feed.id, Outlet)
+            .outerjoin(Outlet, Feed.outlet_id == Outlet.id)
+            .where(Feed.id.in_(chunk))
+        ).all()
+        for feed_id, o in rows:
+            out[feed_id] = (
+                OutletInfo(o.id, o.name, o.homepage, o.country, o.language) if o else None
+            )
     return out
 
 
@@ -262,22 +271,35 @@ def record_fetch(
 # ---------------------------------------------------------------- articles
 
 
+class TagToStore(Protocol):
+    """What the store needs of a tag (``ingest.tagging.Tag``)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def evidence(self) -> tuple[str, ...]: ...
+
+
 def save_entries(
     session: Session,
     *,
     feed_id: int,
     outlet_id: int | None,
-    entries: Sequence[tuple[str, EntryToStore]],
+    entries: Sequence[tuple[str, EntryToStore, Sequence[TagToStore]]],
     now: datetime,
 ) -> SaveStats:
     """Store a feed's entries keyed by (feed, key): insert new, update changed, skip the rest.
 
-    ``entries`` pairs each entry with its key (``ingest.normalize.entry_key``). A key seen
-    twice in one document keeps its first entry.
+    Each entry comes with its key (``ingest.normalize.entry_key``) and its tags; an updated
+    entry's tags are replaced. A key seen twice in one document keeps its first entry.
     """
-    unique: dict[str, EntryToStore] = {}
-    for key, entry in entries:
-        unique.setdefault(key, entry)
+    unique: dict[str, tuple[EntryToStore, Sequence[TagToStore]]] = {}
+    for key, entry, tags in entries:
+        unique.setdefault(key, (entry, tags))
     keys = list(unique)
     existing: dict[str, tuple[int, str]] = {}
     for start in range(0, len(keys), _IN_CHUNK):
@@ -289,8 +311,9 @@ def save_entries(
         ).all()
         existing.update({key: (article_id, digest) for key, article_id, digest in rows})
     new_rows: list[dict[str, Any]] = []
+    tag_rows: list[dict[str, Any]] = []
     updated = unchanged = 0
-    for key, entry in unique.items():
+    for key, (entry, tags) in unique.items():
         values = _article_values(entry)
         if key not in existing:
             new_rows.append(
@@ -311,10 +334,32 @@ def save_entries(
         session.execute(
             update(Article).where(Article.id == article_id).values(**values, updated_at=now)
         )
+        session.execute(delete(Tag).where(Tag.article_id == article_id))
+        tag_rows.extend(_tag_rows(article_id, tags))
         updated += 1
     if new_rows:
-        session.execute(insert(Article), new_rows)
+        inserted = session.execute(
+            insert(Article).returning(Article.id, Article.entry_key, sort_by_parameter_order=True),
+            new_rows,
+        ).all()
+        for article_id, key in inserted:
+            tag_rows.extend(_tag_rows(article_id, unique[key][1]))
+    if tag_rows:
+        session.execute(insert(Tag), tag_rows)
     return SaveStats(new=len(new_rows), updated=updated, unchanged=unchanged)
+
+
+def _tag_rows(article_id: int, tags: Sequence[TagToStore]) -> list[dict[str, Any]]:
+    return [
+        {
+            "article_id": article_id,
+            "kind": t.kind,
+            "value": t.value,
+            "score": t.score,
+            "evidence": list(t.evidence),
+        }
+        for t in tags
+    ]
 
 
 def _article_values(entry: EntryToStore) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -54,7 +54,7 @@ class State:
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -408,12 +408,11 @@ def db_upgrade() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; expected errors become one line and an exit code."""
-    command: Callable[..., Any] = typer.main.get_command(app)
     try:
-        # Without standalone mode click returns typer.Exit's code instead of exiting.
-        code = command.main(args=argv, prog_name="newsdigest", standalone_mode=False)
-    except typer.Exit as exc:
-        return exc.exit_code
+        app(args=argv, prog_name="newsdigest")  # standalone: always ends in SystemExit
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_FAILED)
     except NewsdigestError as exc:
         _print_error(exc)
         return EXIT_USAGE
@@ -423,21 +422,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return EXIT_USAGE
-        raise
-    return code if isinstance(code, int) else EXIT_OK
+    return EXIT_OK
 
 
 def _print_error(exc: Exception) -> None:
     for line in str(exc).splitlines() or [type(exc).__name__]:
-        err.print(f"[red]error:[/red] {line}", markup=True, highlight=False)
+        err.print(f"[red]error:[/red] {line}", markup=True, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

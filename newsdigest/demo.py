@@ -120,12 +120,10 @@ def main() -> int:
     console.print(table)
     for outcome in report.failed:
         console.print(f"  failed: {outcome.url}: {outcome.error}", highlight=False)
-    digests = Table(title="digests")
-    for column in ("subscriber", "stories", "files"):
-        digests.add_column(column, overflow="fold")
     for b in built:
-        digests.add_row(b.subscriber, str(b.stories), f"{b.page}\n{b.eml}\n{b.text}")
-    console.print(digests)
+        console.print(f"\n[bold]{b.subscriber}[/bold]: {b.stories} stories", highlight=False)
+        for path in (b.page, b.eml, b.text):
+            console.print(f"  {path}", highlight=False, soft_wrap=True)
     return 1 if report.failed else 0
 
 

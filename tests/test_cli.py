@@ -1,0 +1,209 @@
+"""The command line, run as a user runs it: exit codes, messages, files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from newsdigest.cli import main
+from tests.conftest import SEEDS
+
+SEED_TITLE = (
+    "Iraqi Prime Minister visits Iran to strengthen regional unity and resist external interference"
+)
+
+
+def write_config(tmp_path: Path, database_url: str, extra: str = "") -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"database: '{database_url}'\n"
+        "fetch:\n  allow_private_networks: true\n  parse_workers: 0\n  timeout: 5\n"
+        f"output:\n  directory: {tmp_path / 'out'}\n{extra}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(config: Path, *args: str) -> int:
+    return main(["--config", str(config), *args])
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Path:
+    return write_config(tmp_path, database_url)
+
+
+def serve_snapshots(httpserver: HTTPServer) -> dict[str, str]:
+    urls = {}
+    for path in sorted((SEEDS / "snapshots").glob("*.xml")):
+        httpserver.expect_request(f"/{path.name}").respond_with_data(
+            path.read_bytes(), content_type="application/xml"
+        )
+        urls[path.stem] = httpserver.url_for(f"/{path.name}")
+    return urls
+
+
+def test_config_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("fetch:\n  concurency: 3\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "newsdigest.cli", "--config", str(bad), "feeds", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"{bad}: fetch.concurency: unknown key" in proc.stderr
+
+
+def test_the_config_file_can_come_from_the_environment(tmp_path: Path, sqlite_url: str) -> None:
+    config = write_config(tmp_path, sqlite_url)
+    proc = subprocess.run(
+        [sys.executable, "-m", "newsdigest.cli", "feeds", "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"NEWSDIGEST_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert Path(sqlite_url.removeprefix("sqlite:///")).exists()
+
+
+def test_usage_error_is_exit_2(config: Path) -> None:
+    assert run(config, "feeds", "remove", "not-a-number") == 2
+
+
+def test_feeds_add_list_remove(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(config, "feeds", "add", "https://example.org/feed.xml", "--outlet", "Example") == 0
+    assert run(config, "feeds", "add", "https://example.org/feed.xml") == 1
+    assert "already following" in capsys.readouterr().err
+    assert run(config, "feeds", "add", "not a url") == 2
+    assert run(config, "feeds", "list", "--json") == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    feed = json.loads(line)
+    assert (feed["url"], feed["outlet"], feed["error_count"]) == (
+        "https://example.org/feed.xml",
+        "Example",
+        0,
+    )
+    assert run(config, "feeds", "remove", str(feed["id"])) == 0
+    assert run(config, "feeds", "remove", str(feed["id"])) == 1
+    assert "no feed with id" in capsys.readouterr().err
+
+
+def test_opml_import_and_export_keep_outlets_and_folders(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(config, "feeds", "import", str(SEEDS / "outlets.opml")) == 0
+    assert "imported" in capsys.readouterr().out
+    assert run(config, "feeds", "import", str(SEEDS / "outlets.opml")) == 0
+    assert "imported 0 feeds" in capsys.readouterr().out
+    assert run(config, "feeds", "export") == 0
+    exported = capsys.readouterr().out
+    from ingest.opml import read_opml
+
+    original = {f.xml_url: f for f in read_opml((SEEDS / "outlets.opml").read_bytes())}
+    again = {f.xml_url: f for f in read_opml(exported.encode())}
+    assert again.keys() == original.keys()
+    for url, feed in original.items():
+        assert again[url].title == feed.title
+        assert again[url].categories == feed.categories
+        assert again[url].attributes.get("country") == feed.attributes.get("country")
+
+
+def test_fetch_twice_stores_once_and_the_second_round_is_all_304(
+    config: Path, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    urls = serve_snapshots(httpserver)
+    httpserver.clear()
+    for name, _url in urls.items():
+        body = (SEEDS / "snapshots" / f"{name}.xml").read_bytes()
+        httpserver.expect_request(
+            f"/{name}.xml", headers={"If-None-Match": f'"{name}"'}
+        ).respond_with_data("", status=304)
+        httpserver.expect_request(f"/{name}.xml").respond_with_data(
+            body, headers={"ETag": f'"{name}"'}, content_type="application/xml"
+        )
+    for url in urls.values():
+        assert run(config, "feeds", "add", url) == 0
+    capsys.readouterr()
+
+    assert run(config, "fetch") == 0
+    assert run(config, "articles", "list", "--json", "--limit", "1000") == 0
+    first = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    assert run(config, "fetch", "--all") == 0
+    assert run(config, "articles", "list", "--json", "--limit", "1000") == 0
+    second = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    assert len(first) == len(second) > 20
+    assert len({a["id"] for a in second}) == len(second)
+    statuses = [resp.status_code for _, resp in httpserver.log]
+    assert statuses.count(200) == len(urls) and statuses.count(304) == len(urls)
+    seed = next(
+        a
+        for a in second
+        if a["url"].startswith("https://peoplesdispatch.org/") and a["title"] == SEED_TITLE
+    )
+    assert seed["published"] == "2025-01-10T14:30:00Z"
+    assert {
+        "id",
+        "title",
+        "url",
+        "outlet",
+        "published",
+        "story_id",
+        "countries",
+        "regions",
+        "topics",
+    } <= seed.keys()
+
+
+def test_fetch_with_a_failing_feed_exits_1_with_its_reason(
+    config: Path, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    urls = serve_snapshots(httpserver)
+    httpserver.expect_request("/missing.xml").respond_with_data("no", status=404)
+    run(config, "feeds", "add", urls["peoples-dispatch"])
+    run(config, "feeds", "add", httpserver.url_for("/missing.xml"))
+    capsys.readouterr()
+    assert run(config, "fetch") == 1
+    output = capsys.readouterr().out
+    assert f"{httpserver.url_for('/missing.xml')}: HTTP 404 NOT FOUND" in output
+    assert run(config, "feeds", "list") == 0
+    assert "HTTP 404" in capsys.readouterr().out
+
+
+def test_digest_build_writes_page_email_and_text(
+    tmp_path: Path, database_url: str, httpserver: HTTPServer
+) -> None:
+    urls = serve_snapshots(httpserver)
+    outlets = "".join(
+        f"  - name: {name}\n    feeds: ['{url}']\n" for name, url in sorted(urls.items())
+    )
+    config = write_config(
+        tmp_path,
+        database_url,
+        f"outlets:\n{outlets}subscribers:\n  - email: me@example.org\n    regions: [Middle East]\n",
+    )
+    assert run(config, "fetch") == 0
+    out = tmp_path / "digests-here"
+    assert run(config, "digest", "build", "--out", str(out)) == 0
+    (page,) = out.rglob("*.html")
+    assert SEED_TITLE in page.read_text(encoding="utf-8")
+    (eml,) = out.rglob("*.eml")
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["To"] == "me@example.org"
+    assert message.get_content_type() == "multipart/alternative"
+    assert run(config, "digest", "build", "--subscriber", "nobody@example.org") == 2
+    assert run(config, "digest", "build", "--date", "10/01/2025") == 2
