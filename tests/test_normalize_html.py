@@ -1,0 +1,127 @@
+"""sanitize_html (allow-list, safe URLs, no pixels) and html_to_text (readable plain text)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.normalize import MAX_HTML_CHARS, html_to_text, sanitize_html
+
+BASE = "https://news.example/2025/01/story.html"
+
+# (markup, text that must be absent from the output)
+REMOVED = [
+    ("<p>a</p><script>alert('x')</script>", "alert"),
+    ("<p>a</p><SCRIPT SRC=//evil.example/x.js></SCRIPT>", "evil"),
+    ("<style>body{background:url(//t.example/p)}</style><p>a</p>", "t.example"),
+    ('<iframe src="https://player.example/e">frame text</iframe><p>a</p>', "player.example"),
+    ('<object data="x.swf"><param name=m value=1>fallback</object>', "x.swf"),
+    ('<embed src="https://evil.example/e.swf">', "evil.example"),
+    ('<form action="/login"><input name="pw">form text</form>', "login"),
+    ('<p onclick="steal()">a</p>', "steal"),
+    ('<img src="x.jpg" onerror="steal()">', "steal"),
+    ('<a href="javascript:steal()">link</a>', "javascript"),
+    ('<a href="JaVaScRiPt:steal()">link</a>', "steal"),
+    ('<a href="vbscript:msgbox(1)">link</a>', "vbscript"),
+    ('<a href="data:text/html;base64,PHNjcmlwdD4=">link</a>', "data:"),
+    ('<img src="data:image/png;base64,iVBORw0KGgo=">', "data:"),
+    ('<p style="background:url(https://t.example/p)">a</p>', "t.example"),
+    ('<div class="x" id="y">a</div>', 'class="x"'),
+    ("<p>a<!-- secret comment --></p>", "secret"),
+    ("<svg><script>steal()</script></svg><p>a</p>", "steal"),
+    ('<math><mi xlink:href="javascript:steal()">x</mi></math>', "steal"),
+    ('<p>a</p><img src="https://t.example/pixel.gif" width="1" height="1">', "pixel.gif"),
+    ('<img src="https://t.example/p.gif" width="0" height="0" alt="">', "p.gif"),
+    ('<img src="https://t.example/p.gif" height="1px">', "p.gif"),
+    ('<IMG SRC="https://t.example/p.gif" WIDTH=1>', "p.gif"),
+]
+
+
+@pytest.mark.parametrize(("markup", "absent"), REMOVED)
+def test_dangerous_or_tracking_markup_is_removed(markup: str, absent: str) -> None:
+    assert absent.lower() not in sanitize_html(markup, BASE).lower()
+
+
+KEPT = [
+    ("<p>Hello <b>bold</b> <em>em</em></p>", "<p>Hello <b>bold</b> <em>em</em></p>"),
+    (
+        '<a href="https://ex.com/a">x</a>',
+        '<a href="https://ex.com/a" rel="noopener noreferrer">x</a>',
+    ),
+    (
+        '<a href="/about" rel="author" target="_blank">x</a>',
+        '<a href="https://news.example/about" rel="noopener noreferrer">x</a>',
+    ),
+    (
+        '<img src="photo.jpg" alt="A photo" width="640">',
+        '<img src="https://news.example/2025/01/photo.jpg" alt="A photo" width="640">',
+    ),
+    (
+        "<blockquote>q</blockquote><ul><li>i</li></ul>",
+        "<blockquote>q</blockquote><ul><li>i</li></ul>",
+    ),
+    ('<p lang="ar" dir="rtl">مرحبا</p>', '<p lang="ar" dir="rtl">مرحبا</p>'),
+    ("<p>unclosed <b>bold", "<p>unclosed <b>bold</b></p>"),
+    ("<unknown>kept text</unknown>", "kept text"),
+]
+
+
+@pytest.mark.parametrize(("markup", "expected"), KEPT)
+def test_allowed_markup_is_kept_and_links_are_made_safe(markup: str, expected: str) -> None:
+    assert sanitize_html(markup, BASE) == expected
+
+
+def test_relative_urls_stay_relative_without_a_base() -> None:
+    assert sanitize_html('<img src="p.jpg" alt="">') == '<img src="p.jpg" alt="">'
+
+
+def test_every_link_gets_rel_noopener_noreferrer() -> None:
+    out = sanitize_html('<a href="https://a.example/">1</a> <a href="/b">2</a>', BASE)
+    assert out.count('rel="noopener noreferrer"') == 2
+
+
+def test_huge_input_is_capped_and_keeps_the_start() -> None:
+    start = "<p>The start of the story.</p>"
+    out = sanitize_html(start + "<p>" + "x" * (MAX_HTML_CHARS * 2) + "</p>")
+    assert out.startswith(start)
+    assert len(out) <= MAX_HTML_CHARS + 100
+
+
+def test_binary_junk_is_made_storable() -> None:
+    out = sanitize_html("\x00\x01<b>ok</b>\ud800\x7f\x9f")
+    assert out == "<b>ok</b>"
+    out.encode("utf-8")  # would raise on a lone surrogate
+
+
+TEXT = [
+    ("<p>One</p><p>Two</p>", "One\n\nTwo"),
+    ("<h1>Title</h1><div><p>Nested</p></div>", "Title\n\nNested"),
+    ("line<br>break<br><br>gap", "line\nbreak\n\ngap"),
+    ("<ul><li>a</li><li>b</li></ul>", "a\nb"),
+    ("<table><tr><td>1</td><td>2</td></tr><tr><td>3</td></tr></table>", "1 2\n3"),
+    ("<p>Tom &amp; Jerry&nbsp;&mdash; &#233;t&#xE9; &lt;3</p>", "Tom & Jerry — été <3"),
+    ("<p>wrapped\n   source   text</p>", "wrapped source text"),
+    ("<p>a</p><script>var x = '<p>no</p>';</script><style>p{}</style>", "a"),
+    ("plain text\nwith a line break", "plain text\nwith a line break"),
+    ('<p dir="rtl">الرئيس   يزور <b>طهران</b></p>', "الرئيس يزور طهران"),
+    ("<p>unclosed <b>tags <p>everywhere", "unclosed tags\n\neverywhere"),
+    ("<![if !supportLists]>x<![endif]>", "x"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize(("markup", "expected"), TEXT)
+def test_html_to_text(markup: str, expected: str) -> None:
+    assert html_to_text(markup) == expected
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet=st.sampled_from(list("<>/!-[]&;#abp =\"'\n x\x00")), max_size=120))
+def test_neither_function_raises_on_tag_soup(markup: str) -> None:
+    safe = sanitize_html(markup, BASE)
+    text = html_to_text(safe)
+    assert "<script" not in safe.lower()
+    assert not re.search(r"[\x00-\x08]", text)
