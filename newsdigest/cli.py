@@ -12,20 +12,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingest import store
 from ingest.errors import IngestError
-from ingest.opml import OpmlFeed, read_opml, write_opml
-from ingest.pipeline import RoundReport
-from newsdigest.app import App
-from newsdigest.config import Config, find_config_path, load_config
 from newsdigest.errors import NewsdigestError
+
+if TYPE_CHECKING:
+    from ingest.pipeline import RoundReport
+    from ingest.records import ArticleInfo, FeedInfo
+    from newsdigest.app import App
+    from newsdigest.config import Config
+
+# Heavy modules (SQLAlchemy, Alembic, the pipeline) are imported inside the commands that
+# need them, so `newsdigest tag` and `--help` start fast.
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -71,11 +75,15 @@ def main_options(
 
 
 def _config() -> Config:
+    from newsdigest.config import find_config_path, load_config
+
     return load_config(find_config_path(State.config_path))
 
 
 @contextmanager
 def _app() -> Iterator[App]:
+    from newsdigest.app import App
+
     instance = App.open(_config())
     try:
         yield instance
@@ -106,6 +114,7 @@ def feeds_add(
     outlet: Annotated[str | None, typer.Option(help="the outlet this feed belongs to")] = None,
 ) -> None:
     """Follow a feed URL."""
+    from ingest import store
     from newsdigest.config import _check_feed_url
 
     try:
@@ -124,6 +133,8 @@ def feeds_list(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
 ) -> None:
     """Every followed feed and its health."""
+    from ingest import store
+
     with _app() as instance, instance.session() as session:
         feeds = store.list_feeds(session)
     if as_json:
@@ -151,7 +162,7 @@ def feeds_list(
     out.print(table)
 
 
-def _feed_json(f: store.FeedInfo) -> dict[str, Any]:
+def _feed_json(f: FeedInfo) -> dict[str, Any]:
     return {
         "id": f.id,
         "url": f.url,
@@ -175,6 +186,8 @@ def _feed_json(f: store.FeedInfo) -> dict[str, Any]:
 @feeds_app.command("remove")
 def feeds_remove(feed_id: int) -> None:
     """Stop following a feed (its stored articles are removed too)."""
+    from ingest import store
+
     with _app() as instance, instance.session() as session, session.begin():
         info = store.remove_feed(session, feed_id)
     out.print(f"removed feed {info.id}: {info.url}", highlight=False)
@@ -183,6 +196,8 @@ def feeds_remove(feed_id: int) -> None:
 @feeds_app.command("enable")
 def feeds_enable(feed_id: int) -> None:
     """Fetch a feed again (after 410 Gone or `feeds disable`)."""
+    from ingest import store
+
     with _app() as instance, instance.session() as session, session.begin():
         info = store.set_feed_enabled(session, feed_id, True, now=instance.clock())
     out.print(f"enabled feed {info.id}: {info.url}", highlight=False)
@@ -191,6 +206,8 @@ def feeds_enable(feed_id: int) -> None:
 @feeds_app.command("disable")
 def feeds_disable(feed_id: int) -> None:
     """Stop fetching a feed but keep it and its articles."""
+    from ingest import store
+
     with _app() as instance, instance.session() as session, session.begin():
         info = store.set_feed_enabled(session, feed_id, False, now=instance.clock())
     out.print(f"disabled feed {info.id}: {info.url}", highlight=False)
@@ -199,6 +216,9 @@ def feeds_disable(feed_id: int) -> None:
 @feeds_app.command("import")
 def feeds_import(path: Path) -> None:
     """Follow every feed of an OPML file (outlets and folders are kept)."""
+    from ingest import store
+    from ingest.opml import read_opml
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -240,6 +260,9 @@ def feeds_import(path: Path) -> None:
 @feeds_app.command("export")
 def feeds_export() -> None:
     """Print every followed feed as OPML."""
+    from ingest import store
+    from ingest.opml import OpmlFeed, write_opml
+
     with _app() as instance, instance.session() as session:
         feeds = store.list_feeds(session)
         outlets = {o.id: o for o in store.list_outlets(session)}
@@ -322,6 +345,8 @@ def articles_list(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
 ) -> None:
     """Stored articles, newest first."""
+    from ingest import store
+
     since_dt = _parse_since(since)
     with _app() as instance, instance.session() as session:
         articles = store.list_articles(session, since=since_dt, outlet=outlet, limit=limit)
@@ -337,7 +362,7 @@ def articles_list(
     out.print(table)
 
 
-def article_json(a: store.ArticleInfo) -> dict[str, Any]:
+def article_json(a: ArticleInfo) -> dict[str, Any]:
     return {
         "id": a.id,
         "title": a.title,
@@ -383,6 +408,43 @@ def digest_build(
         table.add_column(column, overflow="fold")
     for b in built:
         table.add_row(b.subscriber, str(b.stories), str(b.page), str(b.eml))
+    out.print(table)
+
+
+# ---------------------------------------------------------------- tag
+
+
+@app.command()
+def tag(
+    source: Annotated[str, typer.Argument(help="a file, or - for standard input")] = "-",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Tag one article: JSON {"title", "summary", "content"} or plain text. No database needed."""
+    from ingest.tagging import tag_article, tag_result_to_json
+    from ingest.tagging.__main__ import article_from_text
+
+    try:
+        raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{source}: cannot read it: {exc}")
+    article = article_from_text(raw)
+    outlet = article.get("outlet_country") or article.get("outlet")
+    categories = article.get("categories")
+    result = tag_article(
+        str(article.get("title") or ""),
+        str(article.get("summary") or ""),
+        str(article.get("content") or ""),
+        categories=[str(c) for c in categories] if isinstance(categories, list) else (),
+        outlet_country=outlet if isinstance(outlet, str) and len(outlet) == 2 else None,
+    )
+    if as_json:
+        print(json.dumps(tag_result_to_json(result), ensure_ascii=False))
+        return
+    table = Table(title="tags")
+    for column in ("kind", "value", "score", "evidence"):
+        table.add_column(column, overflow="fold")
+    for t in result.tags:
+        table.add_row(t.kind, t.value, f"{t.score:.2f}", ", ".join(t.evidence[:5]))
     out.print(table)
 
 
