@@ -14,15 +14,20 @@ filter with OR):
 - *topics*, *outlets* (name, case-insensitive, or id as a string), *keywords* (title and
   summary; see :func:`keyword_pattern`), and *exclude_keywords*, which always win.
 
-Filters are decided per story, not per article: a story is in when any of its articles
-matches and none matches an exclude keyword, so an outlet whose copy of the story was
-tagged less precisely still counts as "also reported by". The outlets filter is the
-exception: it drops other outlets' articles, since the subscriber asked not to see them.
+Filters are decided per story, not per article: a story carries the union of its
+articles' tags and text, so an outlet whose copy was tagged less precisely still counts as
+"also reported by", and an exclude keyword in any copy drops the story. The outlets filter
+is the exception: it drops other outlets' articles, since the subscriber asked not to see
+them.
+
+For many subscribers over one window, build a :class:`StoryPool` once with
+:func:`prepare` and pass it instead of the articles.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -116,11 +121,141 @@ def _resolve(region_countries: RegionResolver, region: str) -> frozenset[str]:
     return frozenset(c.upper() for c in found)
 
 
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    """``values`` without case-insensitive repeats, first spelling and order kept."""
+    seen: set[str] = set()
+    out = []
+    for v in values:
+        folded = v.casefold()
+        if folded not in seen:
+            seen.add(folded)
+            out.append(v)
+    return tuple(out)
+
+
+def _when(a: DigestArticle) -> datetime:
+    """When an article appeared: its published time, but never after we first saw it.
+
+    An outlet's clock or feed can be wrong; a "published" in the future must not make a
+    story look like the newest, nor show a time that has not come yet.
+    """
+    return min(a.published, a.first_seen)
+
+
+def _story_key(a: DigestArticle) -> tuple[bool, int]:
+    # (True, story id) or (False, article id): an article without a story is its own story.
+    return (True, a.story_id) if a.story_id is not None else (False, a.id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Story:
+    """One story's articles and what filtering, grouping and ranking read from them.
+
+    Everything here depends on the articles only, never on a subscriber, so a
+    :class:`StoryPool` computes it once for all subscribers.
+    """
+
+    key: tuple[bool, int]
+    #: Unique by article id, earliest first; ``members[0]`` represents the story.
+    members: tuple[DigestArticle, ...]
+    #: (outlet, url) of the other outlets, one each, earliest first.
+    also: tuple[tuple[str, str], ...]
+    outlets: frozenset[str]  # case-folded names
+    regions: tuple[str, ...]
+    topics: tuple[str, ...]
+    countries: tuple[str, ...]
+    regions_cf: frozenset[str]
+    topics_cf: frozenset[str]
+    country_set: frozenset[str]
+    #: Every member's title and summary, normalized for keyword search.
+    text: str
+    first_seen_min: datetime
+    first_seen_max: datetime
+    #: (-outlets, -hour of the newest report, -its timestamp, representative id).
+    base_rank: tuple[int, int, float, int]
+
+    @classmethod
+    def of(cls, key: tuple[bool, int], articles: Iterable[DigestArticle]) -> _Story:
+        members = tuple(sorted(articles, key=lambda a: (_when(a), a.first_seen, a.id)))
+        rep = members[0]
+        also: list[tuple[str, str]] = []
+        outlets = {rep.outlet.casefold()}
+        for a in members[1:]:
+            if a.outlet.casefold() not in outlets:
+                outlets.add(a.outlet.casefold())
+                also.append((a.outlet, a.url))
+        regions = _unique(r for a in members for r in a.regions)
+        topics = _unique(t for a in members for t in a.topics)
+        countries = _unique(c.upper() for a in members for c in a.countries)
+        latest = max(_when(a) for a in members).timestamp()
+        return cls(
+            key=key,
+            members=members,
+            also=tuple(also),
+            outlets=frozenset(outlets),
+            regions=regions,
+            topics=topics,
+            countries=countries,
+            regions_cf=_cf(regions),
+            topics_cf=_cf(topics),
+            country_set=frozenset(countries),
+            text="\n".join(_searchable(a.title, a.summary) for a in members),
+            first_seen_min=min(a.first_seen for a in members),
+            first_seen_max=max(a.first_seen for a in members),
+            # Exact timestamps almost never tie, so recency is compared by the hour, which
+            # leaves room for the outlet priority (inserted per subscriber) to order
+            # stories of the same hour.
+            base_rank=(-len(outlets), -int(latest // 3600), -latest, rep.id),
+        )
+
+    def subset(self, keep: Callable[[DigestArticle], bool]) -> _Story | None:
+        """The story made of the members ``keep`` accepts; None when none is left."""
+        members = [a for a in self.members if keep(a)]
+        if len(members) == len(self.members):
+            return self
+        return _Story.of(self.key, members) if members else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryPool:
+    """A window's articles grouped into stories once, for composing many digests.
+
+    ``compose`` and ``select`` accept a pool wherever they accept articles; building it
+    once per run saves every subscriber the grouping and the text normalization.
+    """
+
+    stories: tuple[_Story, ...]
+
+    @property
+    def articles(self) -> tuple[DigestArticle, ...]:
+        """Every article of the pool, story by story."""
+        return tuple(a for s in self.stories for a in s.members)
+
+
+def prepare(articles: Iterable[DigestArticle] | StoryPool) -> StoryPool:
+    """Group articles into stories (in order of first appearance); a pool is returned as is.
+
+    The same article given twice (an update next to its original) is kept once, and
+    marked updated when either copy is.
+    """
+    if isinstance(articles, StoryPool):
+        return articles
+    grouped: dict[tuple[bool, int], dict[int, DigestArticle]] = {}
+    for a in articles:
+        members = grouped.setdefault(_story_key(a), {})
+        known = members.get(a.id)
+        if known is not None and known.updated and not a.updated:
+            continue
+        members[a.id] = a
+    return StoryPool(tuple(_Story.of(key, m.values()) for key, m in grouped.items()))
+
+
 @dataclass(frozen=True, slots=True)
 class _Filter:
     """A subscriber's filters, prepared once per select/compose call."""
 
     regions: tuple[tuple[str, frozenset[str]], ...]  # (casefolded name, its countries)
+    region_names: frozenset[str]
     countries: frozenset[str]  # followed countries plus those of followed regions
     topics: frozenset[str]
     outlets: frozenset[str]
@@ -133,6 +268,7 @@ class _Filter:
         countries = frozenset(c.upper() for c in prefs.countries).union(*(cs for _, cs in regions))
         return cls(
             regions=regions,
+            region_names=frozenset(name for name, _ in regions),
             countries=countries,
             topics=_cf(prefs.topics),
             outlets=_cf(prefs.outlets),
@@ -141,57 +277,43 @@ class _Filter:
         )
 
     def outlet_allowed(self, a: DigestArticle) -> bool:
-        return not self.outlets or (
-            a.outlet.casefold() in self.outlets or str(a.outlet_id) in self.outlets
-        )
+        return a.outlet.casefold() in self.outlets or str(a.outlet_id) in self.outlets
 
-    def matches(self, a: DigestArticle) -> bool:
-        if self.regions or self.countries:
-            in_region = bool(self.regions) and not _cf(a.regions).isdisjoint(
-                name for name, _ in self.regions
-            )
-            if not in_region and self.countries.isdisjoint(c.upper() for c in a.countries):
-                return False
-        if self.topics and self.topics.isdisjoint(t.casefold() for t in a.topics):
+    def restrict(self, story: _Story) -> _Story | None:
+        """The story without the outlets the subscriber left out."""
+        return story.subset(self.outlet_allowed) if self.outlets else story
+
+    def matches(self, story: _Story) -> bool:
+        if (self.regions or self.countries) and (
+            self.region_names.isdisjoint(story.regions_cf)
+            and self.countries.isdisjoint(story.country_set)
+        ):
             return False
-        return self.include is None or bool(self.include.search(_searchable(a.title, a.summary)))
-
-    def excluded(self, a: DigestArticle) -> bool:
-        return self.exclude is not None and bool(
-            self.exclude.search(_searchable(a.title, a.summary))
-        )
-
-
-def _story_key(a: DigestArticle) -> tuple[bool, int]:
-    # (True, story id) or (False, article id): an article without a story is its own story.
-    return (True, a.story_id) if a.story_id is not None else (False, a.id)
-
-
-def _select(articles: Iterable[DigestArticle], flt: _Filter) -> list[DigestArticle]:
-    allowed = [a for a in articles if flt.outlet_allowed(a)]
-    matched: set[tuple[bool, int]] = set()
-    excluded: set[tuple[bool, int]] = set()
-    for a in allowed:
-        key = _story_key(a)
-        if flt.excluded(a):
-            excluded.add(key)
-        elif key not in matched and flt.matches(a):
-            matched.add(key)
-    keep = matched - excluded
-    return [a for a in allowed if _story_key(a) in keep]
+        if self.topics and self.topics.isdisjoint(story.topics_cf):
+            return False
+        if self.include is not None and not self.include.search(story.text):
+            return False
+        return self.exclude is None or not self.exclude.search(story.text)
 
 
 def select(
-    articles: Iterable[DigestArticle],
+    articles: Iterable[DigestArticle] | StoryPool,
     prefs: SubscriberPrefs,
     region_countries: RegionResolver,
 ) -> list[DigestArticle]:
-    """The articles of the stories ``prefs`` lets through, in their input order.
+    """The articles of the stories ``prefs`` lets through.
 
-    See the module docstring for how filters combine; ``region_countries`` maps a region
-    name to the ISO codes of its countries (a function or a mapping).
+    Story by story in order of first appearance, earliest article first. See the module
+    docstring for how filters combine; ``region_countries`` maps a region name to the ISO
+    codes of its countries (a function or a mapping).
     """
-    return _select(articles, _Filter.of(prefs, region_countries))
+    flt = _Filter.of(prefs, region_countries)
+    chosen: list[DigestArticle] = []
+    for story in prepare(articles).stories:
+        kept = flt.restrict(story)
+        if kept is not None and flt.matches(kept):
+            chosen.extend(kept.members)
+    return chosen
 
 
 def shorten(text: str, limit: int = SUMMARY_CHARS) -> str:
@@ -209,64 +331,9 @@ def shorten(text: str, limit: int = SUMMARY_CHARS) -> str:
     return cut.rstrip(" ,;:.-–—") + "…"
 
 
-def _when(a: DigestArticle) -> datetime:
-    """When an article appeared: its published time, but never after we first saw it.
-
-    An outlet's clock or feed can be wrong; a "published" in the future must not make a
-    story look like the newest, nor show a time that has not come yet.
-    """
-    return min(a.published, a.first_seen)
-
-
-@dataclass(frozen=True, slots=True)
-class _Story:
-    """A story's articles, reduced to what grouping, ranking and rendering need."""
-
-    item: DigestItem
-    regions: tuple[str, ...]
-    topics: tuple[str, ...]
-    countries: frozenset[str]
-    rank: tuple[int, int, int, float, int]
-
-
-def _unique(values: Iterable[str]) -> tuple[str, ...]:
-    seen: set[str] = set()
-    out = []
-    for v in values:
-        if v.casefold() not in seen:
-            seen.add(v.casefold())
-            out.append(v)
-    return tuple(out)
-
-
-def _build_story(
-    articles: Sequence[DigestArticle],
-    followup: bool,
-    priority: Mapping[str, int],
-) -> _Story:
-    ordered = sorted(articles, key=lambda a: (_when(a), a.first_seen, a.id))
-    rep = ordered[0]
-    also: list[tuple[str, str]] = []
-    outlets = {rep.outlet.casefold()}
-    for a in ordered[1:]:
-        if a.outlet.casefold() not in outlets:
-            outlets.add(a.outlet.casefold())
-            also.append((a.outlet, a.url))
-    regions = _unique(r for a in ordered for r in a.regions)
-    topics = _unique(t for a in ordered for t in a.topics)
-    countries = _unique(c.upper() for a in ordered for c in a.countries)
-    latest = max(_when(a) for a in ordered)
-    best_priority = max(priority.get(o, 0) for o in outlets)
-    # Exact timestamps almost never tie, so recency is compared by the hour, which leaves
-    # room for the outlet priority to order stories of the same hour.
-    rank = (
-        -len(outlets),
-        -int(latest.timestamp() // 3600),
-        -best_priority,
-        -latest.timestamp(),
-        rep.id,
-    )
-    item = DigestItem(
+def _item(story: _Story, followup: bool) -> DigestItem:
+    rep = story.members[0]
+    return DigestItem(
         story_id=rep.story_id,
         article_id=rep.id,
         headline=_SPACES.sub(" ", rep.title).strip(),
@@ -274,14 +341,13 @@ def _build_story(
         outlet=rep.outlet,
         time=_when(rep),
         summary=shorten(rep.summary),
-        also_reported_by=tuple(also),
-        tags=regions + topics,
-        countries=countries,
+        also_reported_by=story.also,
+        tags=story.regions + story.topics,
+        countries=story.countries,
         language=rep.language,
-        updated=any(a.updated for a in ordered),
+        updated=any(a.updated for a in story.members),
         followup=followup,
     )
-    return _Story(item, regions, topics, frozenset(countries), rank)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,21 +359,28 @@ class _Placement:
 
 def _place(story: _Story, group_by: GroupBy, prefs: SubscriberPrefs, flt: _Filter) -> _Placement:
     def by_region() -> _Placement | None:
-        story_regions = _cf(story.regions)
         for i, (name, countries) in enumerate(flt.regions):
-            if name in story_regions or not countries.isdisjoint(story.countries):
+            if name in story.regions_cf or not countries.isdisjoint(story.country_set):
                 return _Placement("region", prefs.regions[i], i)
         return _Placement("region", story.regions[0], None) if story.regions else None
 
     def by_topic() -> _Placement | None:
-        story_topics = _cf(story.topics)
         for i, name in enumerate(prefs.topics):
-            if name.casefold() in story_topics:
+            if name.casefold() in story.topics_cf:
                 return _Placement("topic", _heading(name), i)
         return _Placement("topic", _heading(story.topics[0]), None) if story.topics else None
 
+    if not flt.regions and not prefs.topics and group_by != "outlet":
+        # Nothing followed: the story's first tags decide (most subscribers, so kept short).
+        if group_by == "region" and story.regions:
+            return _Placement("region", story.regions[0], None)
+        if story.topics:
+            return _Placement("topic", _heading(story.topics[0]), None)
+        if story.regions:
+            return _Placement("region", story.regions[0], None)
+        return _Placement("other", OTHER_SECTION_TITLE, None)
     if group_by == "outlet":
-        outlet = story.item.outlet
+        outlet = story.members[0].outlet
         index = next(
             (i for i, o in enumerate(prefs.outlets) if o.casefold() == outlet.casefold()), None
         )
@@ -361,15 +434,36 @@ def _require_aware(name: str, value: datetime) -> None:
         raise InvalidTimeError(f"{name} must be a timezone-aware datetime, got {value!r}")
 
 
-def _group_by(prefs: SubscriberPrefs, articles: Sequence[DigestArticle]) -> GroupBy:
+def _group_by(prefs: SubscriberPrefs, stories: Sequence[_Chosen]) -> GroupBy:
     if prefs.group_by is not None:
         return prefs.group_by
     # Until the tagger has run (the foundations build), outlets are the only grouping.
-    return "region" if any(a.regions for a in articles) else "outlet"
+    return "region" if any(c.story.regions for c in stories) else "outlet"
+
+
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    """A story that made it into this subscriber's digest, with its rank for them."""
+
+    story: _Story
+    followup: bool
+    rank: tuple[int, int, int, float, int]
+
+
+def _in_window(story: _Story, start: datetime, end: datetime) -> _Story | None:
+    """The story as of ``end``, when it has an article first seen in [start, end)."""
+    if story.first_seen_min >= start and story.first_seen_max < end:
+        return story  # the usual case: the pool holds just this window
+    if story.first_seen_max >= end:
+        trimmed = story.subset(lambda a: a.first_seen < end)
+        if trimmed is None:
+            return None
+        story = trimmed
+    return story if story.first_seen_max >= start else None
 
 
 def compose(
-    articles: Iterable[DigestArticle],
+    articles: Iterable[DigestArticle] | StoryPool,
     prefs: SubscriberPrefs,
     window: tuple[datetime, datetime],
     *,
@@ -379,9 +473,10 @@ def compose(
 ) -> Digest:
     """The subscriber's digest of the stories first seen in ``window`` = (start, end).
 
-    ``articles`` may also hold earlier articles of the same stories: they count as other
-    outlets and tell whether a story delivered before (``delivered_story_ids``) has grown
-    (a new outlet since the window's start). Articles first seen at or after ``end`` are
+    ``articles`` (or a :class:`StoryPool` of them, to share the work between subscribers)
+    may also hold earlier articles of the same stories: they count as other outlets and
+    tell whether a story delivered before (``delivered_story_ids``) has grown (a new
+    outlet since the window's start). Articles first seen at or after ``end`` are
     ignored. Each story is shown once, through its earliest article.
     """
     start, end = window
@@ -392,36 +487,34 @@ def compose(
     start, end = start.astimezone(UTC), end.astimezone(UTC)
 
     flt = _Filter.of(prefs, region_countries)
-    chosen = _select((a for a in articles if a.first_seen < end), flt)
-    group_by = _group_by(prefs, chosen)
-
-    by_story: dict[tuple[bool, int], dict[int, DigestArticle]] = {}
-    for a in chosen:
-        story = by_story.setdefault(_story_key(a), {})
-        # The same article twice (an update next to its original): one entry, still updated.
-        if a.id in story and story[a.id].updated and not a.updated:
-            continue
-        story[a.id] = a
-
     priority = {k.casefold(): v for k, v in prefs.outlet_priority.items()}
-    stories: list[_Story] = []
-    for (is_story, key), members in by_story.items():
-        arts = list(members.values())
-        fresh = [a for a in arts if a.first_seen >= start]
-        if not fresh:
+    chosen: list[_Chosen] = []
+    for pooled in prepare(articles).stories:
+        story: _Story | None = pooled
+        # Fast path first: no outlet filter and a story wholly inside the window.
+        if flt.outlets:
+            story = flt.restrict(pooled)
+        if story is not None and not (story.first_seen_min >= start and story.first_seen_max < end):
+            story = _in_window(story, start, end)
+        if story is None or not flt.matches(story):
             continue
         followup = False
-        if is_story and key in delivered_story_ids:
-            earlier = {a.outlet.casefold() for a in arts if a.first_seen < start}
-            grew = any(a.outlet.casefold() not in earlier for a in fresh)
+        if story.key[0] and story.key[1] in delivered_story_ids:
+            earlier = {a.outlet.casefold() for a in story.members if a.first_seen < start}
+            grew = any(
+                a.outlet.casefold() not in earlier for a in story.members if a.first_seen >= start
+            )
             if not (prefs.repeat_grown and grew):
                 continue
             followup = True
-        stories.append(_build_story(arts, followup, priority))
+        outlets, hour, latest, rep_id = story.base_rank
+        best = max(priority.get(o, 0) for o in story.outlets) if priority else 0
+        chosen.append(_Chosen(story, followup, (outlets, hour, -best, latest, rep_id)))
 
-    sections, hidden = _sections(stories, group_by, prefs, flt)
+    group_by = _group_by(prefs, chosen)
+    sections, hidden = _sections(chosen, group_by, prefs, flt)
     day = end.astimezone(load_zone(prefs.timezone)).date()
-    total = len(stories)
+    total = len(chosen)
     skip_reason = None
     if total == 0 and not prefs.send_empty:
         skip_reason = (
@@ -444,24 +537,24 @@ def compose(
 
 
 def _sections(
-    stories: Sequence[_Story], group_by: GroupBy, prefs: SubscriberPrefs, flt: _Filter
+    chosen: Sequence[_Chosen], group_by: GroupBy, prefs: SubscriberPrefs, flt: _Filter
 ) -> tuple[tuple[Section, ...], int]:
     """Sections in reading order with the limits applied, and the stories cut entirely."""
-    groups: dict[tuple[str, str], tuple[_Placement, list[_Story]]] = {}
-    for story in stories:
-        place = _place(story, group_by, prefs, flt)
-        groups.setdefault((place.kind, place.title.casefold()), (place, []))[1].append(story)
+    groups: dict[tuple[str, str], tuple[_Placement, list[_Chosen]]] = {}
+    for c in chosen:
+        place = _place(c.story, group_by, prefs, flt)
+        groups.setdefault((place.kind, place.title.casefold()), (place, []))[1].append(c)
 
     kind_order = {group_by: 0, "other": 2}
 
-    def section_order(group: tuple[_Placement, list[_Story]]) -> tuple[object, ...]:
+    def section_order(group: tuple[_Placement, list[_Chosen]]) -> tuple[object, ...]:
         # Followed sections first, in the subscriber's order; then by their best story.
         place, members = group
         return (
             kind_order.get(place.kind, 1),
             place.followed_index is None,
             place.followed_index or 0,
-            min(s.rank for s in members),
+            min(c.rank for c in members),
             place.title.casefold(),
         )
 
@@ -470,7 +563,6 @@ def _sections(
     out: list[Section] = []
     hidden = 0
     for place, members in sorted(groups.values(), key=section_order):
-        members.sort(key=lambda s: s.rank)
         take = len(members)
         if limits.per_section is not None:
             take = min(take, limits.per_section)
@@ -480,10 +572,12 @@ def _sections(
         if take == 0:
             hidden += len(members)
             continue
+        # Only the stories shown become items: the rest are counted, not built.
+        shown = heapq.nsmallest(take, members, key=lambda c: c.rank)
         out.append(
             Section(
                 title=place.title,
-                items=tuple(s.item for s in members[:take]),
+                items=tuple(_item(c.story, c.followup) for c in shown),
                 more_count=len(members) - take,
                 kind=place.kind,
                 followed=place.followed_index is not None,

@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from digest.compose import compose, keyword_pattern, normalize_text, select, shorten, subject_for
+from digest.compose import (
+    compose,
+    keyword_pattern,
+    normalize_text,
+    prepare,
+    select,
+    shorten,
+    subject_for,
+)
 from digest.errors import InvalidPrefsError, InvalidTimeError, UnknownTimeZoneError
 from digest.types import DigestArticle, Limits, SubscriberPrefs
 
@@ -504,3 +512,16 @@ def test_bad_inputs_are_refused_with_our_errors():
         prefs(group_by="colour")
     with pytest.raises(InvalidPrefsError):
         Limits(per_section=0)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"regions": ("Middle East",)}, {"outlets": ("Beta",)}, {"group_by": "topic"}],
+    ids=["everything", "region", "outlet", "by topic"],
+)
+def test_a_shared_pool_composes_the_same_digest(filters):
+    articles = [*GROUPING_ARTICLES, art(7, story=3, outlet="Beta", hours=8, regions=("X",))]
+    pool = prepare(articles)
+    assert run(pool, prefs(**filters)) == run(articles, prefs(**filters))
+    assert select(pool, prefs(**filters), resolve) == select(articles, prefs(**filters), resolve)
+    assert prepare(pool) is pool
