@@ -12,8 +12,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -24,8 +24,9 @@ from ingest.fetch import Fetcher, FetchOptions
 from ingest.normalize import NormalizedEntry, entry_key, normalize_entry
 from ingest.parse import parse_feed
 from ingest.records import OutletInfo
+from ingest.schedule import ScheduleInput, ScheduleSettings, hints_from, next_due
 from ingest.tagging import Tag, tag_article
-from ingest.types import FeedRef, FetchResult, FetchStatus
+from ingest.types import FeedRef, FetchResult, FetchStatus, ParsedFeed
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
     fetch: FetchOptions = field(default_factory=FetchOptions)
-    default_interval: timedelta = timedelta(hours=1)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     #: Processes for parsing; 0 parses on a thread of this process.
     parse_workers: int = 0
     #: Below this many feeds a round parses in-process: starting the pool would cost more.
@@ -84,6 +85,8 @@ class PreparedFeed:
 
     title: str | None
     entries: tuple[PreparedEntry, ...]
+    #: The feed's own polling hints (ttl, sy:update*), as the schedule reads them.
+    parsed_hints: ParsedFeed | None = None
     warning: str | None = None
 
 
@@ -104,17 +107,44 @@ def prepare(
         )
         key = entry_key(entry.guid, entry.url, entry.content_hash)
         entries.append(PreparedEntry(key, entry, tagged.tags))
-    return PreparedFeed(title=parsed.title, entries=tuple(entries), warning=parsed.warning)
+    hints_only = replace(parsed, entries=())  # the schedule needs the feed's hints, not its entries
+    return PreparedFeed(
+        title=parsed.title, entries=tuple(entries), parsed_hints=hints_only, warning=parsed.warning
+    )
 
 
-def _next_due(result: FetchResult, now: datetime, options: PipelineOptions) -> store.FeedHealth:
-    interval = options.default_interval
-    if result.status == FetchStatus.GONE:
-        return store.FeedHealth(next_due_at=None, interval_seconds=None)
-    due = now + interval
-    if result.retry_after is not None:
-        due = max(due, result.retry_after)
-    return store.FeedHealth(next_due_at=due, interval_seconds=int(interval.total_seconds()))
+def failure_reason(result: FetchResult, parse_error: str | None) -> str | None:
+    """Why this fetch failed, or None when it worked (a 304 works)."""
+    if parse_error is not None:
+        return parse_error
+    if result.status in (FetchStatus.OK, FetchStatus.NOT_MODIFIED):
+        return None
+    return result.error or str(result.status)
+
+
+def decide_health(
+    result: FetchResult,
+    prepared: PreparedFeed | None,
+    facts: store.ScheduleFacts,
+    failed: bool,
+    now: datetime,
+    settings: ScheduleSettings,
+) -> store.FeedHealth:
+    """When the feed is next due, from this fetch and the feed's past (a pure function)."""
+    decision = next_due(
+        ScheduleInput(
+            now=now,
+            feed_key=str(result.feed.id),
+            hints=hints_from(prepared.parsed_hints if prepared else None, result.headers, now),
+            entry_times=facts.entry_times,
+            error_count=facts.error_count + 1 if failed else 0,
+            retry_after=result.retry_after,
+            gone=result.status == FetchStatus.GONE,
+        ),
+        settings,
+    )
+    seconds = int(decision.interval.total_seconds()) if decision.interval else None
+    return store.FeedHealth(next_due_at=decision.next_due_at, interval_seconds=seconds)
 
 
 class Pipeline:
@@ -207,6 +237,7 @@ class Pipeline:
         now: datetime,
     ) -> FeedOutcome:
         stats = store.SaveStats()
+        error = failure_reason(result, parse_error)
         with Session(self.engine) as session, session.begin():
             if prepared is not None:
                 stats = store.save_entries(
@@ -216,14 +247,18 @@ class Pipeline:
                     entries=[(p.key, p.entry, p.tags) for p in prepared.entries],
                     now=now,
                 )
+            facts = store.schedule_facts(session, result.feed.id)
+            health = decide_health(
+                result, prepared, facts, error is not None, now, self.options.schedule
+            )
             store.record_fetch(
                 session,
                 result,
                 now=now,
-                health=_next_due(result, now, self.options),
+                health=health,
+                error=error,
                 new_entries=stats.new,
                 title=prepared.title if prepared else None,
-                error=parse_error,
             )
         status = "parse_error" if parse_error else str(result.status)
         return FeedOutcome(
@@ -233,5 +268,5 @@ class Pipeline:
             http_status=result.http_status,
             new=stats.new,
             updated=stats.updated,
-            error=parse_error or result.error,
+            error=error,
         )

@@ -56,6 +56,14 @@ class EntryToStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleFacts:
+    """A feed's consecutive errors so far and the publication times of its recent entries."""
+
+    error_count: int
+    entry_times: tuple[datetime, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FeedHealth:
     """The schedule and health fields the pipeline writes after a fetch."""
 
@@ -216,36 +224,47 @@ def feed_outlets(session: Session, feed_ids: Iterable[int]) -> dict[int, OutletI
     return out
 
 
+def schedule_facts(session: Session, feed_id: int, *, recent: int = 20) -> ScheduleFacts:
+    """What the schedule needs to know of a feed's past: its errors and its rhythm."""
+    error_count = session.scalar(select(Feed.error_count).where(Feed.id == feed_id)) or 0
+    times = session.scalars(
+        select(Article.published_at)
+        .where(Article.feed_id == feed_id)
+        .order_by(Article.published_at.desc())
+        .limit(recent)
+    ).all()
+    return ScheduleFacts(error_count=error_count, entry_times=tuple(times))
+
+
 def record_fetch(
     session: Session,
     result: FetchResult,
     *,
     now: datetime,
     health: FeedHealth,
+    error: str | None,
     new_entries: int = 0,
     title: str | None = None,
-    error: str | None = None,
 ) -> None:
     """Write what one fetch came to onto the feed: validators, health and next due time.
 
-    ``error`` overrides the fetch's own (e.g. the body could not be parsed).
+    ``error`` is the reason the fetch failed (the fetch's own, or a parse error), None
+    when it succeeded or the feed was not modified.
     """
     feed = session.get(Feed, result.feed.id)
     if feed is None:  # removed while it was being fetched
         return
-    failed_reason = error or result.error
-    failed = failed_reason is not None and result.status != FetchStatus.NOT_MODIFIED
     feed.last_fetched_at = now
     feed.last_http_status = result.http_status
-    feed.last_status = "parse_error" if error else str(result.status)
+    feed.last_status = str(result.status) if error is None or result.error else "parse_error"
     feed.next_due_at = health.next_due_at
     feed.interval_seconds = health.interval_seconds
     if result.status == FetchStatus.GONE:
         feed.gone = True
     if result.status == FetchStatus.RETRY_LATER:
         feed.retry_after_at = result.retry_after
-    if failed:
-        feed.last_error = failed_reason
+    if error is not None:
+        feed.last_error = error
         feed.error_count = (feed.error_count or 0) + 1
         feed.failing_since = feed.failing_since or now
     else:
@@ -253,7 +272,7 @@ def record_fetch(
         feed.error_count = 0
         feed.failing_since = None
         feed.last_success_at = now
-    if result.status == FetchStatus.OK and not error:
+    if result.status == FetchStatus.OK and error is None:
         feed.etag = result.etag
         feed.last_modified = result.last_modified
         feed.body_hash = result.body_hash

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ingest import store
 from ingest.fetch import FetchOptions
 from ingest.pipeline import FeedOutcome, Pipeline, PipelineOptions, RoundReport
+from ingest.schedule import ScheduleSettings
 from newsdigest.config import Config
 from newsdigest.db import open_database
 
@@ -84,9 +85,15 @@ class App:
                     followed.add(url)
 
     def pipeline(self) -> Pipeline:
+        f = self.config.fetch
         options = PipelineOptions(
             fetch=fetch_options(self.config),
-            default_interval=timedelta(minutes=self.config.fetch.default_interval_minutes),
+            schedule=ScheduleSettings(
+                default_interval=timedelta(minutes=f.default_interval_minutes),
+                min_interval=timedelta(minutes=f.min_interval_minutes),
+                max_interval=timedelta(minutes=f.max_interval_minutes),
+                error_backoff_cap=timedelta(hours=f.max_backoff_hours),
+            ),
             parse_workers=(
                 os.cpu_count() or 1
                 if self.config.fetch.parse_workers is None

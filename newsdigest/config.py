@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from newsdigest.errors import ConfigError
@@ -91,8 +92,22 @@ class FetchSettings(_Strict):
     user_agent: str = DEFAULT_USER_AGENT
     allow_private_networks: bool = False
     default_interval_minutes: int = Field(60, ge=1)
+    min_interval_minutes: int = Field(10, ge=1)
+    max_interval_minutes: int = Field(1440, ge=1)
+    #: Consecutive errors back off exponentially up to this (the feed is never dropped).
+    max_backoff_hours: float = Field(24, gt=0)
     #: Processes that parse feeds: None = one per core, 0 = parse in the fetching process.
     parse_workers: int | None = Field(None, ge=0, le=64)
+
+    @model_validator(mode="after")
+    def _intervals_in_order(self) -> FetchSettings:
+        if not (
+            self.min_interval_minutes <= self.default_interval_minutes <= self.max_interval_minutes
+        ):
+            raise ValueError(
+                "min_interval_minutes <= default_interval_minutes <= max_interval_minutes must hold"
+            )
+        return self
 
 
 class OutletConfig(_Strict):

@@ -163,3 +163,37 @@ def test_only_due_feeds_are_fetched(engine: Engine, httpserver: HTTPServer) -> N
     run_round(engine, all_feeds=False)
     assert len(run_round(engine, all_feeds=False).outcomes) == 0  # next due in an hour
     assert len(run_round(engine, all_feeds=True).outcomes) == 1
+
+
+def test_errors_back_off_and_one_success_resets(engine: Engine, httpserver: HTTPServer) -> None:
+    (feed_id,) = follow(engine, httpserver.url_for("/flaky"))
+    httpserver.expect_request("/flaky").respond_with_data("down", status=500)
+    due = []
+    for _ in range(3):
+        run_round(engine)
+        with Session(engine) as session:
+            feed = store.get_feed(session, feed_id)
+        assert feed.next_due_at is not None
+        due.append(feed.next_due_at - NOW)
+    assert feed.error_count == 3
+    assert feed.failing_since == NOW
+    assert due[0] < due[1] < due[2]  # exponential, with jitter
+    httpserver.clear()
+    httpserver.expect_request("/flaky").respond_with_data(rss(("a", "Back", "Up.")))
+    run_round(engine)
+    with Session(engine) as session:
+        feed = store.get_feed(session, feed_id)
+    assert (feed.error_count, feed.failing_since, feed.last_error) == (0, None, None)
+
+
+def test_retry_after_is_never_fetched_earlier(engine: Engine, httpserver: HTTPServer) -> None:
+    (feed_id,) = follow(engine, httpserver.url_for("/busy"))
+    httpserver.expect_request("/busy").respond_with_data(
+        "", status=429, headers={"Retry-After": "Wed, 21 Oct 2037 07:28:00 GMT"}
+    )
+    report = run_round(engine)
+    assert report.outcomes[0].error is not None and "429" in report.outcomes[0].error
+    with Session(engine) as session:
+        feed = store.get_feed(session, feed_id)
+        assert feed.next_due_at == datetime(2037, 10, 21, 7, 28, tzinfo=UTC)
+        assert store.feed_refs(session, now=datetime(2037, 10, 21, 7, 27, tzinfo=UTC)) == []
