@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingest.dedupe.minhash import estimated_jaccard
+from ingest.dedupe.fingerprint import fingerprint_lines
+from ingest.dedupe.minhash import DEFAULT_NUM_PERM, estimated_jaccard, signature_of_lines
+from ingest.dedupe.tokens import content_lines
 
 DEFAULT_THRESHOLD = 0.8
 
@@ -54,6 +56,14 @@ class DedupeCandidate:
     fingerprint: str
     #: ``minhash_signature`` of the article text; ``()`` matches nothing.
     signature: tuple[int, ...]
+
+    @classmethod
+    def from_text(
+        cls, url: str | None, text: str, num_perm: int = DEFAULT_NUM_PERM
+    ) -> DedupeCandidate:
+        """Fingerprint and sign ``text`` (tokenized once) for the article at ``url``."""
+        lines = content_lines(text)
+        return cls(url, fingerprint_lines(lines), signature_of_lines(lines, num_perm))
 
 
 @dataclass(frozen=True, slots=True)

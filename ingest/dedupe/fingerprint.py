@@ -16,7 +16,11 @@ def text_fingerprint(text: str) -> str:
     token sequence. The result is 32 hex characters (blake2b-128); a text with no
     letters or digits at all gets ``""``, which matches nothing.
     """
-    lines = content_lines(text)
+    return fingerprint_lines(content_lines(text))
+
+
+def fingerprint_lines(lines: list[list[str]]) -> str:
+    """:func:`text_fingerprint` of already computed ``tokens.content_lines``."""
     if not lines:
         return ""
     # Token boundaries matter ("ab c" != "a bc"); line boundaries do not (outlets rewrap).

@@ -90,7 +90,11 @@ def shingle_hashes(text: str) -> np.ndarray:
     shingles run across line breaks. A text shorter than one shingle gives one shingle
     of all its tokens; a text without tokens gives an empty array.
     """
-    tokens = [token for line in content_lines(text) for token in line]
+    return _shingle_hashes_of_lines(content_lines(text))
+
+
+def _shingle_hashes_of_lines(lines: list[list[str]]) -> np.ndarray:
+    tokens = [token for line in lines for token in line]
     if not tokens:
         return np.empty(0, dtype=np.uint64)
     no_space = sum(1 for token in tokens if is_no_space_token(token))
@@ -114,15 +118,23 @@ def minhash_signature(text: str, num_perm: int = DEFAULT_NUM_PERM) -> tuple[int,
     A text with no shingles (no letters or digits) gets ``()``: it has no bands and is
     similar to nothing, rather than similar to every other empty text.
     """
+    return signature_of_lines(content_lines(text), num_perm)
+
+
+def signature_of_lines(lines: list[list[str]], num_perm: int = DEFAULT_NUM_PERM) -> tuple[int, ...]:
+    """:func:`minhash_signature` of already computed ``tokens.content_lines``."""
     if num_perm < 1:
         raise ValueError(f"num_perm must be positive, got {num_perm}")
-    hashes = shingle_hashes(text)
+    hashes = _shingle_hashes_of_lines(lines)
     if not len(hashes):
         return ()
     a, b = _coefficients_for(num_perm)
-    # (n, 1) x (num_perm,) -> (n, num_perm); uint64 arithmetic wraps mod 2**64 by design.
-    permuted = (hashes[:, None] * a + b) >> _SHIFT32
-    return tuple(permuted.min(axis=0).tolist())
+    # (num_perm, n) matrix; uint64 arithmetic wraps mod 2**64 by design. In-place
+    # operations: temporaries of this size cost more (page faults) than the arithmetic.
+    permuted = np.multiply.outer(a, hashes)
+    permuted += b[:, None]
+    permuted >>= _SHIFT32
+    return tuple(permuted.min(axis=1).tolist())
 
 
 def lsh_bands(signature: Sequence[int], bands: int = DEFAULT_BANDS) -> list[tuple[int, int]]:
