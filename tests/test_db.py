@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+import digest.models  # noqa: F401
 import ingest.models  # noqa: F401
 from ingest.models import Outlet
 from ingest.orm import Base

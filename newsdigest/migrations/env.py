@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import digest.models  # noqa: F401  (registers the digest tables)
 import ingest.models  # noqa: F401  (registers the ingest tables)
 from ingest.orm import Base
 
