@@ -87,7 +87,8 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     - links get ``rel="noopener noreferrer"``;
     - tracking pixels (an ``img`` whose width or height is 0 or 1) and images left
       without a ``src`` are removed;
-    - input longer than :data:`MAX_HTML_CHARS` characters is cut first (the start is kept).
+    - input longer than :data:`MAX_HTML_CHARS` characters is cut first (the start is
+      kept); the output can be a little longer than the input (closing tags, escapes).
 
     Never raises for bad markup: broken HTML is repaired by the HTML5 parsing rules.
     """

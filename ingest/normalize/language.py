@@ -16,8 +16,9 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 #: probabilities are calibrated by text length, so a two-word title rarely reaches it.
 MIN_CONFIDENCE = 0.5
 
-#: Only the start of a long text is looked at: it is enough, and time grows with length.
-MAX_DETECT_CHARS = 2000
+#: Only the start of a long text is looked at: it is enough, and time grows with length
+#: (measured here: about 0.5 ms for 600 characters, 2.6 ms for 2,000).
+MAX_DETECT_CHARS = 600
 
 # Labels py3langid can return that we report under the macrolanguage a feed would declare
 # (ISO 639-3 varieties -> ISO 639-1): the model tells Wu and Cantonese from Mandarin,
