@@ -15,7 +15,9 @@ Pure functions over the hits of :mod:`.matcher`. The steps, each a general rule:
 
 from __future__ import annotations
 
+import functools
 import re
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from .gazetteer import Place
 from .matcher import Hit
 from .rules import CountryWeights
-from .text import Dateline, Sentences, lower_keep_length
+from .text import Dateline, Sentences
 
 TITLE, SUMMARY, CONTENT = "title", "summary", "content"
 _GEO_KINDS = frozenset({"place", "city", "capital", "abbrev"})
@@ -49,7 +51,8 @@ _YEAR = re.compile(
     r"\b(?:in|since|during|until|before|after|of|from|by)\s+(?:(?:early|late|mid-?)\s*)?"
     r"(?:(?:[A-Z][a-z]+\s+)?(?:\d{1,2},?\s+)?)?(1[5-9]\d\d|20\d\d)s?\b"
 )
-_ANY_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+_WORD = re.compile(r"[^\W\d_]+")
+_YEAR_PREFIXES = ("15", "16", "17", "18", "19", "20")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +101,9 @@ def _is_person(text: str, hit: Hit, sentence_start: int) -> bool:
     return False
 
 
-def _background_sentences(zone: Zone, reference_year: int | None) -> set[int]:
-    if reference_year is None:
-        return set()
-    out = set()
-    for m in _YEAR.finditer(zone.text):
-        if int(m.group(1)) < reference_year - 1:
-            out.add(zone.sentences.index(m.start()))
-    return out
+def _is_title_case(text: str) -> bool:
+    words = [w for w in _WORD.findall(text) if len(w) >= 4]
+    return len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.8 * len(words)
 
 
 def reference_year(texts: Iterable[str]) -> int | None:
@@ -113,57 +111,86 @@ def reference_year(texts: Iterable[str]) -> int | None:
 
     With one year only there is nothing to tell background from news by.
     """
-    years = {int(y) for t in texts for y in _ANY_YEAR.findall(t)}
+    years: set[int] = set()
+    for text in texts:
+        # str.find on the two leading digits is far cheaper than a regex over the whole text
+        for prefix in _YEAR_PREFIXES:
+            i = text.find(prefix)
+            while i != -1:
+                cand = text[i : i + 4]
+                if (
+                    cand.isdigit()
+                    and not text[i - 1 : i].isalnum()
+                    and not text[i + 4 : i + 5].isalnum()
+                ):
+                    years.add(int(cand))
+                i = text.find(prefix, i + 2)
     return max(years) if len(years) >= 2 else None
 
 
+def _background(text: str, starts: list[int], sentence: int, ref_year: int) -> bool:
+    stop = starts[sentence + 1] if sentence + 1 < len(starts) else len(text)
+    return any(int(m.group(1)) < ref_year - 1 for m in _YEAR.finditer(text, starts[sentence], stop))
+
+
 def _refs(zones: Iterable[Zone], ref_year: int | None) -> list[_Ref]:
+    # Runs for every place hit: the cheap character tests guard the regular expressions.
     refs: list[_Ref] = []
     overrides: dict[str, tuple[str, ...]] = {}
     for zone in zones:
         text = zone.text
-        background = _background_sentences(zone, ref_year)
+        starts = zone.sentences.starts
+        background: dict[int, bool] = {}
         hits = zone.hits
+        dateline_end = zone.dateline.end if zone.dateline is not None else -1
+        # In a Title Case Headline every word is capitalised: no clue to persons there.
+        title_case = zone.name == TITLE and _is_title_case(text)
         for i, hit in enumerate(hits):
             place = hit.item
             assert isinstance(place, Place)
-            in_dateline = zone.dateline is not None and hit.end <= zone.dateline.end
+            if not place.codes:
+                continue  # a blocker: it only hid the shorter names inside it
+            in_dateline = hit.end <= dateline_end
             if place.kind == "abbrev" and not in_dateline:
                 continue
-            sentence = zone.sentences.index(hit.start)
+            sentence = bisect_right(starts, hit.start) - 1
             ref = _Ref(
                 place=place,
                 surface=hit.surface,
-                key=lower_keep_length(place.form),
+                key=place.key,
                 zone=zone.name,
                 sentence=sentence,
                 codes=place.codes,
                 dateline=in_dateline,
-                background=sentence in background,
             )
+            if ref_year is not None:
+                if sentence not in background:
+                    background[sentence] = _background(text, starts, sentence, ref_year)
+                ref.background = background[sentence]
+            after = text[hit.end : hit.end + 1]
             # "Paris, Texas" / "LEBANON, Pa.": the qualifier names the country
-            if i + 1 < len(hits) and place.codes:
-                nxt = hits[i + 1]
-                nplace = nxt.item
+            if after == "," and i + 1 < len(hits):
+                nplace = hits[i + 1].item
                 assert isinstance(nplace, Place)
-                gap = _QUALIFIER_GAP.fullmatch(text, hit.end, nxt.start)
                 if (
-                    gap
-                    and nplace.codes
-                    and nplace.codes[0] not in place.codes[:1]
+                    nplace.codes
+                    and nplace.codes[0] != place.codes[0]
                     and (
                         nplace.kind in ("place", "abbrev")
                         or (place.kind in ("city", "capital") and nplace.kind == "name")
                     )
                     and (nplace.kind != "abbrev" or in_dateline)
+                    and _QUALIFIER_GAP.fullmatch(text, hit.end, hits[i + 1].start)
                 ):
                     overrides[ref.key] = nplace.codes[:1]
-            if place.person and place.codes:
-                ref.person = _is_person(text, hit, zone.sentences.starts[sentence])
-            if _ORIGIN_SUFFIX.match(text, hit.end) or _ORIGIN_ARTICLE.search(
-                text, max(0, hit.start - 6), hit.start
-            ):
-                ref.origin = True
+            if place.person and not title_case:
+                ref.person = _is_person(text, hit, starts[sentence])
+            if after == "-":
+                ref.origin = _ORIGIN_SUFFIX.match(text, hit.end) is not None
+            elif hit.start >= 2 and text[hit.start - 1] == " " and text[hit.start - 2] in "aAnNe":
+                ref.origin = (
+                    _ORIGIN_ARTICLE.search(text, max(0, hit.start - 6), hit.start) is not None
+                )
             refs.append(ref)
     for ref in refs:
         if ref.key in overrides:
@@ -171,8 +198,8 @@ def _refs(zones: Iterable[Zone], ref_year: int | None) -> list[_Ref]:
     return refs
 
 
-def _resolve(refs: list[_Ref]) -> list[tuple[_Ref, str]]:
-    """Each reference's country: ambiguous names, persons and weak names settled."""
+def _resolve(refs: list[_Ref], common_nouns: frozenset[str]) -> list[tuple[_Ref, str]]:
+    """Each reference's country: ambiguous names, persons, common nouns, weak names."""
     plain = [r for r in refs if r.codes and len(r.codes) == 1 and not r.person]
     evidence = {r.codes[0] for r in plain if not r.place.weak}
     geo_evidence = {r.codes[0] for r in plain if r.place.kind in _GEO_KINDS}
@@ -187,20 +214,36 @@ def _resolve(refs: list[_Ref]) -> list[tuple[_Ref, str]]:
             code = next((c for c in r.codes[1:] if c in pool), code)
         if r.person or (r.key in person_keys and code not in evidence):
             continue
+        # "Turkey" in a title whose text speaks of "a turkey": the bird, unless the article
+        # also refers to the country some other way
+        if r.key in common_nouns and not any(
+            o.codes == (code,) and o.key != r.key and not o.place.weak for o in plain
+        ):
+            continue
         out.append((r, code))
     strong = {c for r, c in out if not r.place.weak}
     return [(r, c) for r, c in out if not r.place.weak or c in strong]
+
+
+@functools.lru_cache(maxsize=8)
+def _kind_weights(weights: CountryWeights) -> dict[str, float]:
+    return dict(weights.kind)
 
 
 def score_countries(
     zones: Iterable[Zone],
     weights: CountryWeights,
     outlet_country: str | None = None,
+    common_nouns: frozenset[str] = frozenset(),
 ) -> list[CountryScore]:
-    """Every country referred to, with its score, decision and evidence (sorted by code)."""
+    """Every country referred to, with its score, decision and evidence (sorted by code).
+
+    ``common_nouns`` are lower-cased place names the text also uses in lower case.
+    """
     zones = list(zones)
     ref_year = reference_year(z.text for z in zones)
-    resolved = _resolve(_refs(zones, ref_year))
+    resolved = _resolve(_refs(zones, ref_year), common_nouns)
+    kind_w = _kind_weights(weights)
     title: set[str] = set()
     dateline: set[str] = set()
     body: dict[str, float] = defaultdict(float)
@@ -222,7 +265,7 @@ def score_countries(
             w = weights.lead_sentence
         else:
             w = weights.body
-        w *= weights.kind_weight(ref.place.kind)
+        w *= kind_w.get(ref.place.kind, 1.0)
         if ref.origin:
             w *= weights.origin_label
         if ref.background:

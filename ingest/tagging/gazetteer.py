@@ -30,6 +30,7 @@ class Place:
     form: str
     codes: tuple[str, ...]  # first is the default reading; empty = not a country
     kind: str
+    key: str  # the lower-cased spelling: one name, however it is capitalised
     exact: bool = False  # case-sensitive (acronyms)
     cased: bool = True  # the text must start with a capital letter (proper nouns)
     person: bool = False  # also a common personal name
@@ -84,6 +85,7 @@ def _places(
             form=v,
             codes=codes,
             kind=kind,
+            key=lower_keep_length(v),
             exact="exact" in flags or _is_acronym(v),
             cased=_is_cased(v),
             person="person" in flags,
@@ -114,7 +116,7 @@ def places() -> tuple[Place, ...]:
 
     def add(rank: int, form: str, codes: tuple[str, ...], kind: str, flags: set[str]) -> None:
         for p in _places(form, codes, kind, flags, fold=rank != 2):
-            ranked[rank].setdefault(lower_keep_length(p.form), []).append(p)
+            ranked[rank].setdefault(p.key, []).append(p)
 
     for row in read_table("names.tsv"):
         codes_s, kind, forms = row[0], row[1], row[2]

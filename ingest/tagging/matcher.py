@@ -15,6 +15,7 @@ Overlapping hits are resolved leftmost-longest, separately for places and for te
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import ahocorasick
@@ -24,17 +25,45 @@ from .lexicon import Term
 from .text import lower_keep_length
 
 # Arabic conjunctions and prepositions written joined to the next word: "and", "so", "in/with",
-# "for/to", "like", and their common pairs.
-_ARABIC_PROCLITICS = frozenset({"و", "ف", "ب", "ل", "ك", "وب", "ول", "فب", "فل", "وك", "لل"})
+# "for/to", "like", and their common pairs. Each Arabic pattern is also stored with them.
+_ARABIC_PROCLITICS = ("و", "ف", "ب", "ل", "ك", "وب", "ول", "فب", "فل", "وك")
+# In the scanned copy of the text, punctuation becomes a space, so a key that starts with a
+# space can only match at the start of a word: the left boundary test happens inside the
+# automaton instead of in Python for each of thousands of partial matches ("war" in
+# "toward"). A chain of str.replace calls is ten times faster than one regex substitution.
+_SEPARATORS = "\n\t\r.,;:!?\"'()[]{}<>“”‘’«»‹›„—–-‐/\\|…*#@&%$+=~^•·_،؛؟۔，。、：；！？「」『』（）"
+_NON_WORD = re.compile(r"[^\w ]|_")  # for the keys, built once
+_WORD_END = re.compile(r"\w*")
 
 
 def _is_arabic(c: str) -> bool:
     return "\u0600" <= c <= "\u06ff"
 
 
-def _needs_no_boundary(c: str) -> bool:
+def _unspaced(c: str) -> bool:
     # CJK ideographs, kana and Thai are written without spaces between words
     return "\u3040" <= c <= "\u9fff" or "\u0e00" <= c <= "\u0e7f" or "\uf900" <= c <= "\ufaff"
+
+
+def scan_copy(text: str) -> str:
+    """The text as the automaton sees it: lower case, punctuation as spaces, padded."""
+    copy = lower_keep_length(text)
+    for c in _SEPARATORS:
+        if c in copy:
+            copy = copy.replace(c, " ")
+    return " " + copy + " "
+
+
+def _keys(form: str, stem: bool) -> list[tuple[str, int]]:
+    """Automaton keys of one spelling, with how many padding characters lead the key."""
+    core = _NON_WORD.sub(" ", lower_keep_length(form)).strip()
+    if not core:
+        return []
+    left = "" if _unspaced(core[0]) else " "
+    keys = [(left + core, len(left))]
+    if _is_arabic(core[0]):
+        keys += [(" " + p + core, 1) for p in _ARABIC_PROCLITICS]
+    return keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,84 +75,87 @@ class Hit:
 
 
 def build_automaton(places: tuple[Place, ...], terms: tuple[Term, ...]) -> ahocorasick.Automaton:
-    table: dict[str, list[Place | Term]] = {}
+    table: dict[str, tuple[int, list[Place], list[Term]]] = {}
     for p in places:
-        table.setdefault(lower_keep_length(p.form), []).append(p)
+        for key, lead in _keys(p.form, False):
+            table.setdefault(key, (lead, [], []))[1].append(p)
     for t in terms:
-        table.setdefault(lower_keep_length(t.form), []).append(t)
+        for key, lead in _keys(t.form, t.stem):
+            table.setdefault(key, (lead, [], []))[2].append(t)
     automaton = ahocorasick.Automaton()
-    for key, items in table.items():
-        automaton.add_word(key, (len(key), tuple(items)))
+    for key, (lead, ps, ts) in table.items():
+        stems = tuple(t for t in ts if t.stem)
+        words = tuple(t for t in ts if not t.stem)
+        checked = any(t.exact or t.cased for t in ts)
+        # value: offset of the first letter from the match start, key length, places,
+        # whole-word terms, stem terms, whether any term needs a case check
+        automaton.add_word(key, (lead, len(key), tuple(ps), words, stems, checked))
     automaton.make_automaton()
     return automaton
 
 
-def _left_ok(text: str, start: int) -> bool:
-    if start == 0:
-        return True
-    prev = text[start - 1]
-    if not prev.isalnum() or _needs_no_boundary(text[start]):
-        return True
-    if _is_arabic(prev) and _is_arabic(text[start]):
-        i = start - 1
-        while i > 0 and text[i - 1].isalnum():
-            i -= 1
-        return text[i:start] in _ARABIC_PROCLITICS
-    return False
-
-
-def _right_ok(text: str, end: int) -> bool:
-    return end >= len(text) or not text[end].isalnum() or _needs_no_boundary(text[end - 1])
+def _letters(text: str) -> str:
+    return "".join(c for c in text if c.isalnum())
 
 
 def _case_ok(item: Place | Term, surface: str) -> bool:
     if item.exact:
-        return surface == item.form
+        return _letters(surface) == _letters(item.form)
     if item.cased:
         return surface[:1].isupper()
     return True
 
 
-def _longest(hits: list[Hit]) -> list[Hit]:
-    hits.sort(key=lambda h: (h.start, h.start - h.end))
-    out: list[Hit] = []
-    last = (-1, -1)
-    for h in hits:
-        if h.start >= last[1] or (h.start, h.end) == last:  # same span: several topics
-            out.append(h)
-            last = (h.start, h.end)
-    return out
+# A term hit is a plain tuple (start, term, surface): there are hundreds per article and a
+# tuple costs a fraction of a dataclass instance.
+TermHit = tuple[int, Term, str]
 
 
-def scan(automaton: ahocorasick.Automaton, text: str) -> tuple[list[Hit], list[Hit]]:
-    """Place hits and term hits in ``text`` (already normalised)."""
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What one text contains: place hits, term hits, and proper-noun patterns seen in lower
+    case (a "turkey" in the text says the title's "Turkey" may be the bird)."""
+
+    places: list[Hit]
+    terms: list[TermHit]
+    lowercase_keys: frozenset[str]
+
+
+def scan(automaton: ahocorasick.Automaton, text: str) -> Scan:
+    """Place hits and term hits in ``text`` (already normalised).
+
+    ``iter_long`` gives leftmost-longest matches, so "New South Wales" hides "Wales" and
+    "Indian Ocean" hides "Indian" without any work here; keys carry a leading space (the
+    left word boundary); the right boundary is checked below.
+    """
     if not text:
-        return [], []
-    lowered = lower_keep_length(text)
+        return Scan([], [], frozenset())
+    copy = scan_copy(text)
     place_hits: list[Hit] = []
-    term_hits: list[Hit] = []
-    for end_idx, (length, items) in automaton.iter(lowered):
-        end = end_idx + 1
-        start = end - length
-        if not _left_ok(text, start):
-            continue
-        right = _right_ok(text, end)
-        surface = text[start:end]
-        for item in items:
-            if not (right or (isinstance(item, Term) and item.stem)):
-                continue
-            if not _case_ok(item, surface):
-                continue
-            if isinstance(item, Term):
-                if item.stem and not right:
-                    # a stem's hit reaches to the end of the word it starts
-                    stop = end
-                    while stop < len(text) and text[stop].isalnum():
-                        stop += 1
-                    term_hits.append(Hit(start, stop, item, text[start:stop]))
-                else:
-                    term_hits.append(Hit(start, end, item, surface))
-            else:
-                place_hits.append(Hit(start, end, item, surface))
-                break  # one place reading per spelling
-    return _longest(place_hits), _longest(term_hits)
+    term_hits: list[TermHit] = []
+    add_term = term_hits.append
+    lowercase_keys: set[str] = set()
+    n = len(text)
+    word_end = _WORD_END.match
+    for end_idx, (lead, length, places, words, stems, checked) in automaton.iter_long(copy):
+        start = end_idx - length + lead  # offsets in ``text``: the copy has a leading space
+        end = end_idx
+        whole = end >= n or not text[end].isalnum()
+        if whole:
+            surface = text[start:end]
+            for place in places:
+                if _case_ok(place, surface):
+                    place_hits.append(Hit(start, end, place, surface))
+                    break  # one place reading per spelling
+                if place.cased and surface.islower():
+                    lowercase_keys.add(surface)
+            for term in words:
+                if not checked or _case_ok(term, surface):
+                    add_term((start, term, surface))
+        if stems:
+            stop = end if whole else word_end(text, end).end()
+            surface = text[start:stop]
+            for term in stems:
+                if not checked or _case_ok(term, surface):
+                    add_term((start, term, surface))
+    return Scan(place_hits, term_hits, frozenset(lowercase_keys))

@@ -64,15 +64,19 @@ class CountryWeights:
 class TopicWeights:
     """How lexicon hits add up to a topic.
 
-    A topic is tagged when its score reaches ``threshold`` and its hits fall in at least
-    ``min_sentences`` sentences (a theme touched in one sentence is not a topic), or when it
-    is the best-scored topic and reaches ``top_threshold``.
+    Each sentence (the title is one) adds its hits' weights to a topic, up to
+    ``sentence_cap``, so a topic is measured by how many sentences develop it rather than by
+    how many of its words one sentence piles up. A topic is tagged when its score reaches
+    ``threshold``, at least ``min_sentences`` sentences develop it (reach ``sentence_min``)
+    and it has at least ``relative`` of the best topic's score; the best-scored topic is
+    tagged from ``top_threshold``.
     """
 
     title: float = 2.0
     summary: float = 1.5
     body: float = 1.0
-    repeat: float = 0.5  # each further hit of the same term counts this much
+    sentence_cap: float = 4.0  # one sentence adds at most this much to a topic
+    sentence_min: float = 2.0  # a sentence "develops" a topic from this much
     category_hint: float = 3.0  # the feed's own <category> names the topic
     threshold: float = 5.0
     top_threshold: float = 3.0

@@ -12,7 +12,7 @@ import ahocorasick
 from .countries import CONTENT, SUMMARY, TITLE, Zone, score_countries
 from .gazetteer import Place, places
 from .lexicon import Term, default_terms, extra_terms
-from .matcher import Hit, build_automaton, scan
+from .matcher import TermHit, build_automaton, scan
 from .regions import regions_for_country
 from .rules import DEFAULT_RULES, TagRules
 from .text import Sentences, find_dateline, normalise
@@ -75,21 +75,27 @@ def tag_article(
     rules = rules or DEFAULT_RULES
     automaton = _automaton(rules)
     zones: list[Zone] = []
-    topic_input: list[tuple[str, tuple[Hit, ...], list[int]]] = []
+    topic_input: list[tuple[str, list[TermHit], Sentences]] = []
+    lowercase_keys: frozenset[str] = frozenset()
     dateline_zone = CONTENT if (content or "").strip() else SUMMARY
     for name, raw in ((TITLE, title), (SUMMARY, summary), (CONTENT, content)):
         text = normalise(raw or "")
         if not text.strip():
             continue
-        place_hits, term_hits = scan(automaton, text)
+        found = scan(automaton, text)
+        place_hits, term_hits = found.places, found.terms
+        lowercase_keys |= found.lowercase_keys
         sentences = Sentences(text)
         # the dateline opens the content (or the summary when there is no content)
         dateline = find_dateline(text) if name == dateline_zone else None
         zones.append(Zone(name, text, tuple(place_hits), sentences, dateline))
-        topic_input.append((name, tuple(term_hits), [sentences.index(h.start) for h in term_hits]))
+        topic_input.append((name, term_hits, sentences))
 
     country_scores = score_countries(
-        zones, rules.countries, outlet_country.upper() if outlet_country else None
+        zones,
+        rules.countries,
+        outlet_country.upper() if outlet_country else None,
+        common_nouns=lowercase_keys,
     )
     topic_scores = score_topics(
         topic_input, rules.topics, rules.topic_names(), categories=categories

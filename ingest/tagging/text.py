@@ -11,12 +11,15 @@ import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "\u00a0": " "})
+# (str.translate with a dict is slow on long texts; a few str.replace calls are not)
+_REPLACE = (("’", "'"), ("‘", "'"), ("ʼ", "'"), ("`", "'"), ("\u00a0", " "))
 # Arabic short vowels, shadda, sukun, superscript alef and tatweel: news text mostly omits
 # them, data tables sometimes have them ("المتّحدة"); dropping them on both sides makes the
 # two meet.
 _ARABIC_MARKS = re.compile("[\u064b-\u0652\u0670\u0640]")
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?。！？؟])[\"”'’»)\]]*\s+(?=[^\s\w]*[^\W\d_a-z])|\n\s*)")
+# Sentence ends, found with str.find (regex scanning is slow on long texts); a break counts
+# only when the next sentence does not start in lower case ("a U.S. engine maker").
+_SENTENCE_ENDS = (". ", "! ", "? ", '." ', ".” ", ".' ", "?” ", "\n", "。", "！", "？", "؟ ", "۔ ")
 _DATELINE = re.compile(
     r"\A\s*(?P<place>[^\W\d_][^\n,—–(]{1,40}?)"
     r"(?:,\s*(?P<qual>[^\n—–(]{1,40}?))?"
@@ -26,7 +29,10 @@ _DATELINE = re.compile(
 
 def normalise(text: str) -> str:
     """NFC, one apostrophe, no Arabic vowel marks; case is kept (it carries meaning)."""
-    text = unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
+    text = unicodedata.normalize("NFC", text)
+    for a, b in _REPLACE:
+        if a in text:
+            text = text.replace(a, b)
     return _ARABIC_MARKS.sub("", text)
 
 
@@ -49,10 +55,19 @@ def fold_accents(text: str) -> str:
 class Sentences:
     """Sentence index of one text: which sentence an offset falls in."""
 
-    __slots__ = ("starts",)
+    __slots__ = ("starts", "text")
 
     def __init__(self, text: str) -> None:
-        self.starts = [0] + [m.end() for m in _SENTENCE_END.finditer(text)]
+        self.text = text
+        ends = set()
+        for sep in _SENTENCE_ENDS:
+            i = text.find(sep)
+            while i != -1:
+                ends.add(i + len(sep))
+                i = text.find(sep, i + 1)
+        n = len(text)
+        starts = sorted(e for e in ends if e < n and not text[e].islower())
+        self.starts = [0, *(e for e in starts if not text[e].isspace())]
 
     def index(self, offset: int) -> int:
         return bisect_right(self.starts, offset) - 1

@@ -1,9 +1,10 @@
 """Which topics an article is about: lexicon hits -> per-topic scores -> labels.
 
-A pure function over the term hits of :mod:`.matcher`. Each hit adds its term's weight times
-its zone's weight; a term repeated adds less each time (``TopicWeights.repeat``) so one word
-used ten times does not make a theme. A topic needs hits in at least two sentences (the
-eval's "developed in at least two sentences"); the feed's categories add a hint.
+A pure function over the term hits of :mod:`.matcher`. Each sentence adds the weights of its
+hits to their topics, capped per sentence, times its zone's weight (title, summary,
+content), so a topic is measured by how many sentences develop it. A topic needs at least
+two developing sentences (the eval's "developed in at least two sentences"); the feed's
+categories add a hint.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .lexicon import Term
-from .matcher import Hit
+from .matcher import TermHit
 from .rules import TopicWeights
+from .text import Sentences
 
 _CATEGORY_SPLIT = re.compile(r"[\s/&,;|_-]+")
+_MAX_EVIDENCE = 12
 # Common feed category words that are not topic names.
 _CATEGORY_WORDS = {
     "business": "economy-business",
@@ -62,33 +64,41 @@ def _category_topics(categories: Iterable[str], topics: Iterable[str]) -> set[st
 
 
 def score_topics(
-    zone_hits: Iterable[tuple[str, tuple[Hit, ...], list[int]]],
+    zone_hits: Iterable[tuple[str, list[TermHit], Sentences]],
     weights: TopicWeights,
     topics: Iterable[str],
     categories: Iterable[str] = (),
 ) -> list[TopicScore]:
-    """Scores for every topic with a hit; ``zone_hits`` is (zone, hits, sentence ids)."""
+    """Scores for every topic with a hit; ``zone_hits`` is (zone, term hits, sentences)."""
     zone_w = {"title": weights.title, "summary": weights.summary, "content": weights.body}
+    # (topic, zone, sentence) -> raw weight. This loop runs for every term hit (hundreds per
+    # long article), so it stays on flat dicts and walks the sentence starts in step with
+    # the hits (they come in text order) instead of searching them.
+    per_sentence: dict[tuple[str, str, int], float] = {}
+    evidence: dict[str, dict[str, None]] = defaultdict(dict)
+    for zone, hits, sentences in zone_hits:
+        starts = sentences.starts
+        last = len(starts) - 1
+        sid = 0
+        nxt = starts[1] if last else len(sentences.text) + 1
+        for start, term, surface in hits:
+            while start >= nxt:
+                sid += 1
+                nxt = starts[sid + 1] if sid < last else len(sentences.text) + 1
+            key = (term.topic, zone, sid)
+            per_sentence[key] = per_sentence.get(key, 0.0) + term.weight
+            ev = evidence[term.topic]
+            if len(ev) < _MAX_EVIDENCE:
+                ev[surface] = None
     score: dict[str, float] = defaultdict(float)
-    seen: dict[tuple[str, str], int] = defaultdict(int)
-    sentences: dict[str, set[tuple[str, int]]] = defaultdict(set)
-    evidence: dict[str, list[str]] = defaultdict(list)
-    for zone, hits, sentence_ids in zone_hits:
-        for hit, sid in zip(hits, sentence_ids, strict=True):
-            term = hit.item
-            assert isinstance(term, Term)
-            key = (term.topic, term.form)
-            n = seen[key]
-            seen[key] = n + 1
-            score[term.topic] += term.weight * zone_w[zone] * (weights.repeat if n else 1.0)
-            sentences[term.topic].add((zone, sid))
-            word = hit.surface.casefold()
-            if word not in evidence[term.topic]:
-                evidence[term.topic].append(word)
+    developed: dict[str, int] = defaultdict(int)
+    for (topic, zone, _sid), s in per_sentence.items():
+        score[topic] += min(s, weights.sentence_cap) * zone_w[zone]
+        developed[topic] += s >= weights.sentence_min
     topic_list = list(topics)
     for topic in _category_topics(categories, topic_list):
         score[topic] += weights.category_hint
-        sentences[topic].add(("category", 0))
+        developed[topic] += 1
     best_topic = max(score, key=lambda t: score[t], default=None)
     best = score[best_topic] if best_topic else 0.0
     out = []
@@ -98,8 +108,9 @@ def score_topics(
         s = score[topic]
         tagged = (
             s >= weights.threshold
-            and len(sentences[topic]) >= weights.min_sentences
+            and developed[topic] >= weights.min_sentences
             and s >= weights.relative * best
         ) or (topic == best_topic and s >= weights.top_threshold)
-        out.append(TopicScore(topic, round(s, 3), tagged, tuple(evidence[topic])))
+        words = tuple(dict.fromkeys(w.casefold() for w in evidence[topic]))
+        out.append(TopicScore(topic, round(s, 3), tagged, words))
     return out
