@@ -79,7 +79,7 @@ class TopicWeights:
     sentence_min: float = 2.0  # a sentence "develops" a topic from this much
     category_hint: float = 3.0  # the feed's own <category> names the topic
     threshold: float = 5.0
-    top_threshold: float = 3.0
+    top_threshold: float = 4.0
     min_sentences: int = 2
     relative: float = 0.25  # and at least this share of the best topic's score
 
