@@ -118,6 +118,14 @@ class OutletConfig(_Strict):
     feeds: list[FeedURL] = Field(default_factory=list)
 
 
+def _check_weekday(value: str) -> str:
+    day = value.strip()[:3].upper()
+    names = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+    if day not in names or not value.strip().upper().startswith(day):
+        raise ValueError(f"not a weekday: {value!r} (use one of {', '.join(names)})")
+    return day
+
+
 class SubscriberConfig(_Strict):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     name: str | None = None
@@ -128,6 +136,22 @@ class SubscriberConfig(_Strict):
     topics: list[str] = Field(default_factory=list)
     outlets: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
+    exclude_keywords: list[str] = Field(default_factory=list)
+    #: None: daily; a weekday ("MON".."SUN", or its full English name): weekly that day.
+    weekly: Annotated[str, AfterValidator(_check_weekday)] | None = None
+    #: Section grouping; None: the digest settings' default.
+    group_by: Literal["region", "topic", "outlet"] | None = None
+
+
+class DigestSettings(_Strict):
+    """How digests are composed and archived (a subscriber's own group_by wins)."""
+
+    #: Section grouping when a subscriber sets none; None: by region when articles are tagged.
+    group_by: Literal["region", "topic", "outlet"] | None = None
+    #: Write (and send) a digest even when nothing matched; off: skipped, the reason logged.
+    send_empty: bool = False
+    #: How many recent digests the archive's Atom feeds list.
+    feed_entries: int = Field(50, ge=1, le=1000)
 
 
 class SmtpSettings(_Strict):
@@ -154,6 +178,7 @@ class Config(_Strict):
     subscribers: list[SubscriberConfig] = Field(default_factory=list)
     smtp: SmtpSettings = SmtpSettings()
     output: OutputSettings = OutputSettings()
+    digest: DigestSettings = DigestSettings()
 
     @field_validator("database")
     @classmethod
