@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -127,7 +128,12 @@ class Article(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     date_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     content_hash: Mapped[str] = mapped_column(String(100))
+    #: Normalized-text fingerprint: the same value means the same text (ingest.dedupe).
     fingerprint: Mapped[str | None] = mapped_column(String(100), index=True)
+    #: MinHash signature (ingest.dedupe.signature_to_bytes), to verify LSH candidates.
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The article's full text, not only the feed's teaser (a story's representative).
+    is_full: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Tag(Base):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -19,12 +20,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ingest import store
+from ingest.dedupe import DedupeCandidate
 from ingest.errors import FeedParseError
 from ingest.fetch import Fetcher, FetchOptions
 from ingest.normalize import NormalizedEntry, entry_key, normalize_entry
 from ingest.parse import parse_feed
 from ingest.records import OutletInfo
 from ingest.schedule import ScheduleInput, ScheduleSettings, hints_from, next_due
+from ingest.stories import dedupe_text
 from ingest.tagging import Tag, tag_article
 from ingest.types import FeedRef, FetchResult, FetchStatus, ParsedFeed
 
@@ -77,6 +80,8 @@ class PreparedEntry:
     key: str
     entry: NormalizedEntry
     tags: tuple[Tag, ...] = ()
+    #: Fingerprint and MinHash signature of the text, for cross-feed de-duplication.
+    candidate: DedupeCandidate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,8 @@ def prepare(
             outlet_country=outlet_country,
         )
         key = entry_key(entry.guid, entry.url, entry.content_hash)
-        entries.append(PreparedEntry(key, entry, tagged.tags))
+        candidate = DedupeCandidate.from_text(entry.url, dedupe_text(entry))
+        entries.append(PreparedEntry(key, entry, tagged.tags, candidate))
     hints_only = replace(parsed, entries=())  # the schedule needs the feed's hints, not its entries
     return PreparedFeed(
         title=parsed.title, entries=tuple(entries), parsed_hints=hints_only, warning=parsed.warning
@@ -160,6 +166,9 @@ class Pipeline:
         self.engine = engine
         self.options = options or PipelineOptions()
         self.clock = clock
+        # One writer at a time: SQLite allows no more, and de-duplication must see every
+        # article stored before it (two concurrent transactions would miss each other).
+        self._write_lock = threading.Lock()
 
     def due_feeds(self, *, all_feeds: bool = False) -> list[FeedRef]:
         with Session(self.engine) as session:
@@ -238,13 +247,13 @@ class Pipeline:
     ) -> FeedOutcome:
         stats = store.SaveStats()
         error = failure_reason(result, parse_error)
-        with Session(self.engine) as session, session.begin():
+        with self._write_lock, Session(self.engine) as session, session.begin():
             if prepared is not None:
                 stats = store.save_entries(
                     session,
                     feed_id=result.feed.id,
                     outlet_id=outlet.id if outlet else None,
-                    entries=[(p.key, p.entry, p.tags) for p in prepared.entries],
+                    entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
                     now=now,
                 )
             facts = store.schedule_facts(session, result.feed.id)

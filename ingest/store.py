@@ -16,9 +16,11 @@ from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ingest.dedupe import DEFAULT_THRESHOLD, DedupeCandidate, is_full_text, signature_to_bytes
 from ingest.errors import FeedExistsError, FeedNotFoundError
-from ingest.models import Article, Feed, Outlet, Tag
+from ingest.models import Article, Feed, MinHashBand, Outlet, Tag
 from ingest.records import ArticleInfo, FeedInfo, OutletInfo, SaveStats
+from ingest.stories import NewArticle, index_bands, place_new_articles, refresh_stories
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
 _IN_CHUNK = 500  # bound the size of IN (...) lists; SQLite allows 32,766 variables
@@ -308,17 +310,21 @@ def save_entries(
     *,
     feed_id: int,
     outlet_id: int | None,
-    entries: Sequence[tuple[str, EntryToStore, Sequence[TagToStore]]],
+    entries: Sequence[tuple[str, EntryToStore, Sequence[TagToStore], DedupeCandidate | None]],
     now: datetime,
+    dedupe_threshold: float = DEFAULT_THRESHOLD,
 ) -> SaveStats:
     """Store a feed's entries keyed by (feed, key): insert new, update changed, skip the rest.
 
-    Each entry comes with its key (``ingest.normalize.entry_key``) and its tags; an updated
-    entry's tags are replaced. A key seen twice in one document keeps its first entry.
+    Each entry comes with its key (``ingest.normalize.entry_key``), its tags and its
+    de-duplication candidate (fingerprint and MinHash signature). A new entry joins a
+    story (``ingest.stories``); an updated entry is stored in place, its tags and
+    signature replaced, its story kept. A key seen twice in one document keeps its first
+    entry.
     """
-    unique: dict[str, tuple[EntryToStore, Sequence[TagToStore]]] = {}
-    for key, entry, tags in entries:
-        unique.setdefault(key, (entry, tags))
+    unique: dict[str, tuple[EntryToStore, Sequence[TagToStore], DedupeCandidate | None]] = {}
+    for key, entry, tags, candidate in entries:
+        unique.setdefault(key, (entry, tags, candidate))
     keys = list(unique)
     existing: dict[str, tuple[int, str]] = {}
     for start in range(0, len(keys), _IN_CHUNK):
@@ -329,43 +335,83 @@ def save_entries(
             )
         ).all()
         existing.update({key: (article_id, digest) for key, article_id, digest in rows})
-    new_rows: list[dict[str, Any]] = []
+    new_keys: list[str] = []
     tag_rows: list[dict[str, Any]] = []
+    resigned: list[tuple[int, tuple[int, ...]]] = []
     updated = unchanged = 0
-    for key, (entry, tags) in unique.items():
-        values = _article_values(entry)
+    for key, (entry, tags, candidate) in unique.items():
         if key not in existing:
-            new_rows.append(
-                {
-                    **values,
-                    "feed_id": feed_id,
-                    "outlet_id": outlet_id,
-                    "entry_key": key,
-                    "first_seen_at": now,
-                    "updated_at": None,
-                }
-            )
+            new_keys.append(key)
             continue
         article_id, old_hash = existing[key]
         if old_hash == entry.content_hash:
             unchanged += 1
             continue
         session.execute(
-            update(Article).where(Article.id == article_id).values(**values, updated_at=now)
+            update(Article)
+            .where(Article.id == article_id)
+            .values(**_article_values(entry, candidate), updated_at=now)
         )
         session.execute(delete(Tag).where(Tag.article_id == article_id))
+        session.execute(delete(MinHashBand).where(MinHashBand.article_id == article_id))
         tag_rows.extend(_tag_rows(article_id, tags))
+        if candidate is not None:
+            resigned.append((article_id, candidate.signature))
         updated += 1
-    if new_rows:
+    if new_keys:
+        lock_story_placement(session)
+        placement = place_new_articles(
+            session,
+            [
+                NewArticle(
+                    unique[k][2], unique[k][0].published, is_full_text(unique[k][0].content_text)
+                )
+                for k in new_keys
+            ],
+            now=now,
+            threshold=dedupe_threshold,
+        )
+        new_rows = [
+            {
+                **_article_values(unique[key][0], unique[key][2]),
+                "feed_id": feed_id,
+                "outlet_id": outlet_id,
+                "story_id": story_id,
+                "entry_key": key,
+                "first_seen_at": now,
+                "updated_at": None,
+            }
+            for key, story_id in zip(new_keys, placement.story_ids, strict=True)
+        ]
         inserted = session.execute(
             insert(Article).returning(Article.id, Article.entry_key, sort_by_parameter_order=True),
             new_rows,
         ).all()
         for article_id, key in inserted:
             tag_rows.extend(_tag_rows(article_id, unique[key][1]))
+            candidate = unique[key][2]
+            if candidate is not None:
+                resigned.append((article_id, candidate.signature))
+        refresh_stories(session, placement.story_ids, now=now)
+    index_bands(session, resigned)
     if tag_rows:
         session.execute(insert(Tag), tag_rows)
-    return SaveStats(new=len(new_rows), updated=updated, unchanged=unchanged)
+    return SaveStats(new=len(new_keys), updated=updated, unchanged=unchanged)
+
+
+# Any constant; the same in every newsdigest process.
+_PLACEMENT_LOCK_ID = 0x73746F72  # "stor"
+
+
+def lock_story_placement(session: Session) -> None:
+    """Serialize story placement across processes and hosts until this transaction ends.
+
+    Placement reads the LSH index and then writes to it; two hosts placing copies of one
+    story at once would each miss the other's. On PostgreSQL a transaction-scoped
+    advisory lock orders them; SQLite has one writer anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_PLACEMENT_LOCK_ID)))
 
 
 def _tag_rows(article_id: int, tags: Sequence[TagToStore]) -> list[dict[str, Any]]:
@@ -381,7 +427,7 @@ def _tag_rows(article_id: int, tags: Sequence[TagToStore]) -> list[dict[str, Any
     ]
 
 
-def _article_values(entry: EntryToStore) -> dict[str, Any]:
+def _article_values(entry: EntryToStore, candidate: DedupeCandidate | None) -> dict[str, Any]:
     return {
         "guid": entry.guid,
         "url": entry.url,
@@ -395,6 +441,11 @@ def _article_values(entry: EntryToStore) -> dict[str, Any]:
         "published_at": entry.published,
         "date_flags": list(entry.date_flags),
         "content_hash": entry.content_hash,
+        "fingerprint": candidate.fingerprint or None if candidate else None,
+        "signature": signature_to_bytes(candidate.signature)
+        if candidate and candidate.signature
+        else None,
+        "is_full": is_full_text(entry.content_text),
     }
 
 

@@ -1,0 +1,295 @@
+"""Placing new articles into stories: the storage side of de-duplication.
+
+The decision is ``ingest.dedupe.classify`` (pure); this module finds its candidates in
+SQL (same canonical URL, same fingerprint, a shared LSH band in ``minhash_bands``),
+applies the decisions, creates and merges stories, and keeps each story's size and
+representative current. The LSH index lives in SQL so it survives restarts and works
+the same on SQLite and PostgreSQL, from several hosts.
+
+Within one batch the articles are decided in order, each seeing the ones before it, and
+linked stories are merged (union-find), so the outcome does not depend on the order of
+arrival.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from ingest.dedupe import (
+    DEFAULT_THRESHOLD,
+    DedupeCandidate,
+    DedupeKind,
+    KnownArticle,
+    choose_representative,
+    classify,
+    lsh_bands,
+    signature_from_bytes,
+)
+from ingest.models import Article, MinHashBand, Story
+
+_IN_CHUNK = 500
+
+
+class _HasText(Protocol):
+    @property
+    def title(self) -> str: ...
+    @property
+    def summary_text(self) -> str: ...
+    @property
+    def content_text(self) -> str: ...
+
+
+def dedupe_text(entry: _HasText) -> str:
+    """The text two articles are compared on: the headline and the fullest body."""
+    return f"{entry.title}\n{entry.content_text or entry.summary_text}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewArticle:
+    """What placing needs of an article about to be inserted."""
+
+    candidate: DedupeCandidate | None
+    published: datetime
+    is_full: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The story each new article joins, and how it was decided (for the logs and tests)."""
+
+    story_ids: tuple[int, ...]
+    kinds: tuple[DedupeKind, ...]
+
+
+class _UnionFind:
+    """Story ids that turned out to be one story. Real (positive) ids win as roots."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        # Prefer a stored story (positive id), then the smaller id, as the root.
+        keep, drop = sorted((ra, rb), key=lambda s: (s < 0, abs(s)))
+        self.parent[drop] = keep
+
+
+def _chunks(values: Sequence[object]) -> Iterable[Sequence[object]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def _lookup(
+    session: Session, candidates: Sequence[DedupeCandidate], bands: int
+) -> list[KnownArticle]:
+    """Stored articles sharing a URL, a fingerprint or an LSH band with any candidate."""
+    urls = sorted({c.url for c in candidates if c.url})
+    fingerprints = sorted({c.fingerprint for c in candidates if c.fingerprint})
+    pairs = sorted(
+        {pair for c in candidates if c.signature for pair in lsh_bands(c.signature, bands)}
+    )
+    ids: set[int] = set()
+    for chunk in _chunks(urls):
+        ids.update(session.scalars(select(Article.id).where(Article.url.in_(chunk))))
+    for chunk in _chunks(fingerprints):
+        ids.update(session.scalars(select(Article.id).where(Article.fingerprint.in_(chunk))))
+    for chunk in _chunks(pairs):
+        ids.update(
+            session.scalars(
+                select(MinHashBand.article_id).where(
+                    tuple_(MinHashBand.band, MinHashBand.hash).in_(chunk)
+                )
+            )
+        )
+    known: list[KnownArticle] = []
+    ordered = sorted(ids)
+    for chunk in _chunks(ordered):
+        rows = session.execute(
+            select(
+                Article.id,
+                Article.story_id,
+                Article.url,
+                Article.fingerprint,
+                Article.signature,
+                Article.published_at,
+                Article.is_full,
+            ).where(Article.id.in_(chunk), Article.story_id.is_not(None))
+        ).all()
+        for row in rows:
+            known.append(
+                KnownArticle(
+                    id=row.id,
+                    story_id=row.story_id,
+                    url=row.url,
+                    fingerprint=row.fingerprint or "",
+                    signature=signature_from_bytes(row.signature) if row.signature else (),
+                    published=row.published_at,
+                    is_full=row.is_full,
+                )
+            )
+    return known
+
+
+class _Index:
+    """Known articles by URL, fingerprint and band, to hand classify only its candidates."""
+
+    def __init__(self, bands: int) -> None:
+        self.bands = bands
+        self.by_key: defaultdict[tuple[object, ...], list[KnownArticle]] = defaultdict(list)
+
+    def _keys(
+        self, url: str | None, fingerprint: str, signature: tuple[int, ...]
+    ) -> list[tuple[object, ...]]:
+        keys: list[tuple[object, ...]] = []
+        if url:
+            keys.append(("u", url))
+        if fingerprint:
+            keys.append(("f", fingerprint))
+        if signature:
+            keys.extend(("b", band, value) for band, value in lsh_bands(signature, self.bands))
+        return keys
+
+    def add(self, known: KnownArticle) -> None:
+        for key in self._keys(known.url, known.fingerprint, known.signature):
+            self.by_key[key].append(known)
+
+    def matches(self, candidate: DedupeCandidate) -> list[KnownArticle]:
+        seen: dict[int, KnownArticle] = {}
+        for key in self._keys(candidate.url, candidate.fingerprint, candidate.signature):
+            for known in self.by_key.get(key, ()):
+                seen[known.id] = known
+        return list(seen.values())
+
+
+def place_new_articles(
+    session: Session,
+    articles: Sequence[NewArticle],
+    *,
+    now: datetime,
+    threshold: float = DEFAULT_THRESHOLD,
+    bands: int = 32,
+) -> Placement:
+    """Decide the story of each article about to be inserted; create and merge stories.
+
+    Returns the (stored) story id of each article, in order. Stories that the batch
+    links together are merged into the oldest one.
+    """
+    candidates = [a.candidate for a in articles if a.candidate is not None]
+    index = _Index(bands)
+    for known in _lookup(session, candidates, bands):
+        index.add(known)
+    union = _UnionFind()
+    provisional: list[int] = []
+    kinds: list[DedupeKind] = []
+    next_temp = -1
+    for position, article in enumerate(articles):
+        candidate = article.candidate or DedupeCandidate(None, "", ())
+        decision = classify(candidate, index.matches(candidate), threshold)
+        if decision.story_id is None:
+            story = next_temp
+            next_temp -= 1
+        else:
+            story = decision.story_id
+            for other in decision.merge_story_ids:
+                union.union(story, other)
+        union.find(story)
+        provisional.append(story)
+        kinds.append(decision.kind)
+        # Later articles of the batch may match this one: it joins the index under a
+        # temporary article id (negative, never stored).
+        index.add(
+            KnownArticle(
+                id=-(position + 1),
+                story_id=story,
+                url=candidate.url,
+                fingerprint=candidate.fingerprint,
+                signature=candidate.signature,
+                published=article.published,
+                is_full=article.is_full,
+            )
+        )
+    roots = [union.find(s) for s in provisional]
+    # New stories for components that contain no stored story.
+    temp_roots = sorted({r for r in roots if r < 0}, reverse=True)
+    real: dict[int, int] = {}
+    if temp_roots:
+        created = session.execute(
+            insert(Story).returning(Story.id, sort_by_parameter_order=True),
+            [{"first_seen_at": now, "updated_at": now, "size": 0} for _ in temp_roots],
+        ).scalars()
+        real = dict(zip(temp_roots, created, strict=True))
+    # Stored stories that the batch linked: fold them into their root.
+    merged: defaultdict[int, list[int]] = defaultdict(list)
+    for story in list(union.parent):
+        root = union.find(story)
+        if story > 0 and root > 0 and story != root:
+            merged[root].append(story)
+    for root, others in merged.items():
+        session.execute(update(Article).where(Article.story_id.in_(others)).values(story_id=root))
+        session.execute(delete(Story).where(Story.id.in_(others)))
+    return Placement(tuple(real.get(r, r) for r in roots), tuple(kinds))
+
+
+def index_bands(
+    session: Session, signatures: Sequence[tuple[int, tuple[int, ...]]], bands: int = 32
+) -> None:
+    """Record the LSH bands of stored articles: (article id, signature) pairs."""
+    rows = [
+        {"article_id": article_id, "band": band, "hash": value}
+        for article_id, signature in signatures
+        if signature
+        for band, value in lsh_bands(signature, bands)
+    ]
+    if rows:
+        session.execute(insert(MinHashBand), rows)
+
+
+def refresh_stories(session: Session, story_ids: Iterable[int], *, now: datetime) -> None:
+    """Recompute the size and representative (earliest full version) of these stories."""
+    ids = sorted(set(story_ids))
+    for chunk in _chunks(ids):
+        members: defaultdict[int, list[KnownArticle]] = defaultdict(list)
+        rows = session.execute(
+            select(Article.id, Article.story_id, Article.published_at, Article.is_full).where(
+                Article.story_id.in_(chunk)
+            )
+        ).all()
+        for row in rows:
+            members[row.story_id].append(
+                KnownArticle(row.id, row.story_id, None, "", (), row.published_at, row.is_full)
+            )
+        first_seen = dict(
+            session.execute(
+                select(Article.story_id, func.min(Article.first_seen_at))
+                .where(Article.story_id.in_(chunk))
+                .group_by(Article.story_id)
+            ).all()
+        )
+        values = [
+            {
+                "id": story_id,
+                "size": len(group),
+                "representative_id": choose_representative(group),
+                "first_seen_at": first_seen[story_id],
+                "updated_at": now,
+            }
+            for story_id, group in members.items()
+        ]
+        if values:
+            session.execute(update(Story), values)
