@@ -69,3 +69,25 @@ class SaveStats:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StorySource:
+    """One article of a story: which outlet carried it, where, and when."""
+
+    article_id: int
+    outlet: str | None
+    url: str | None
+    published: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoryInfo:
+    """A story: its representative article's headline, its size and its sources."""
+
+    id: int
+    title: str
+    representative_id: int | None
+    size: int
+    first_seen: datetime
+    sources: tuple[StorySource, ...]

@@ -18,8 +18,15 @@ from sqlalchemy.orm import Session
 
 from ingest.dedupe import DEFAULT_THRESHOLD, DedupeCandidate, is_full_text, signature_to_bytes
 from ingest.errors import FeedExistsError, FeedNotFoundError
-from ingest.models import Article, Feed, MinHashBand, Outlet, Tag
-from ingest.records import ArticleInfo, FeedInfo, OutletInfo, SaveStats
+from ingest.models import Article, Feed, MinHashBand, Outlet, Story, Tag
+from ingest.records import (
+    ArticleInfo,
+    FeedInfo,
+    OutletInfo,
+    SaveStats,
+    StoryInfo,
+    StorySource,
+)
 from ingest.stories import NewArticle, index_bands, place_new_articles, refresh_stories
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
@@ -510,3 +517,53 @@ def _article_info(article: Article, outlet: str | None, tags: dict[str, list[str
 
 def count_articles(session: Session) -> int:
     return session.scalar(select(func.count(Article.id))) or 0
+
+
+# ---------------------------------------------------------------- stories
+
+
+def list_stories(
+    session: Session, *, since: datetime | None = None, limit: int | None = None
+) -> list[StoryInfo]:
+    """Stories first seen since ``since``, largest and newest first, with their sources."""
+    query = select(Story)
+    if since is not None:
+        query = query.where(Story.first_seen_at >= since)
+    query = query.order_by(Story.size.desc(), Story.first_seen_at.desc(), Story.id)
+    if limit is not None:
+        query = query.limit(limit)
+    stories = session.scalars(query).all()
+    ids = [s.id for s in stories]
+    sources: dict[int, list[StorySource]] = {}
+    titles: dict[int, str] = {}  # article id -> headline
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        rows = session.execute(
+            select(
+                Article.id,
+                Article.story_id,
+                Article.title,
+                Article.url,
+                Article.published_at,
+                Outlet.name,
+            )
+            .outerjoin(Outlet, Article.outlet_id == Outlet.id)
+            .where(Article.story_id.in_(chunk))
+            .order_by(Article.published_at, Article.id)
+        ).all()
+        for row in rows:
+            sources.setdefault(row.story_id, []).append(
+                StorySource(row.id, row.name, row.url, row.published_at)
+            )
+            titles[row.id] = row.title
+    return [
+        StoryInfo(
+            id=s.id,
+            title=titles.get(s.representative_id or 0, ""),
+            representative_id=s.representative_id,
+            size=s.size,
+            first_seen=s.first_seen_at,
+            sources=tuple(sources.get(s.id, ())),
+        )
+        for s in stories
+    ]

@@ -46,6 +46,10 @@ digest_app = typer.Typer(help="Build digests.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(articles_app, name="articles")
+stories_app = typer.Typer(
+    help="Stories: the same news carried by several outlets.", no_args_is_help=True
+)
+app.add_typer(stories_app, name="stories")
 app.add_typer(digest_app, name="digest")
 app.add_typer(db_app, name="db")
 
@@ -368,17 +372,60 @@ def article_json(a: ArticleInfo) -> dict[str, Any]:
         "title": a.title,
         "url": a.url,
         "outlet": a.outlet,
-        "published": a.published.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "first_seen": a.first_seen.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "updated": a.updated.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        if a.updated
-        else None,
+        "published": _iso(a.published),
+        "first_seen": _iso(a.first_seen),
+        "updated": _iso(a.updated) if a.updated else None,
         "language": a.language,
         "story_id": a.story_id,
         "countries": list(a.countries),
         "regions": list(a.regions),
         "topics": list(a.topics),
     }
+
+
+@stories_app.command("list")
+def stories_list(
+    since: Annotated[str | None, typer.Option(help="first seen at or after (ISO 8601)")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
+) -> None:
+    """Stories with their sources, the most widely carried first."""
+    from ingest import store
+
+    since_dt = _parse_since(since)
+    with _app() as instance, instance.session() as session:
+        stories = store.list_stories(session, since=since_dt, limit=limit)
+    if as_json:
+        for st in stories:
+            record = {
+                "id": st.id,
+                "title": st.title,
+                "size": st.size,
+                "representative_id": st.representative_id,
+                "first_seen": _iso(st.first_seen),
+                "sources": [
+                    {
+                        "article_id": src.article_id,
+                        "outlet": src.outlet,
+                        "url": src.url,
+                        "published": _iso(src.published),
+                    }
+                    for src in st.sources
+                ],
+            }
+            print(json.dumps(record, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(stories)} stories")
+    for column in ("id", "size", "headline", "outlets"):
+        table.add_column(column, overflow="fold")
+    for st in stories:
+        outlets = ", ".join(dict.fromkeys(src.outlet or "-" for src in st.sources))
+        table.add_row(str(st.id), str(st.size), st.title, outlets)
+    out.print(table)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # ---------------------------------------------------------------- digest

@@ -167,6 +167,14 @@ def test_fetch_twice_stores_once_and_the_second_round_is_all_304(
         "regions",
         "topics",
     } <= seed.keys()
+    assert seed["countries"] == ["IQ", "IR"]
+    assert run(config, "stories", "list", "--json") == 0
+    stories = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (story,) = [st for st in stories if st["id"] == seed["story_id"]]
+    assert {src["url"].split("/")[2] for src in story["sources"]} == {
+        "peoplesdispatch.org",
+        "orinocotribune.com",
+    }
 
 
 def test_fetch_with_a_failing_feed_exits_1_with_its_reason(

@@ -1,0 +1,111 @@
+"""Stories in the store, on both engines: republications join, other reports stay apart."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from ingest import store
+from ingest.pipeline import prepare
+from newsdigest.db import open_database
+from tests.conftest import SEEDS
+from tests.test_cli import SEED_TITLE
+
+NOW = datetime(2025, 1, 11, 6, 0, tzinfo=UTC)
+FEEDS = ("peoples-dispatch", "orinoco-tribune", "al-jazeera", "bbc-arabic")
+
+
+def ingest_snapshot(session: Session, name: str) -> None:
+    outlet = store.ensure_outlet(session, name, now=NOW)
+    url = f"https://{name}.example/feed.xml"
+    feed = store.add_feed(session, url, now=NOW, outlet_id=outlet.id)
+    prepared = prepare((SEEDS / "snapshots" / f"{name}.xml").read_bytes(), {}, url, NOW, None)
+    store.save_entries(
+        session,
+        feed_id=feed.id,
+        outlet_id=outlet.id,
+        entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
+        now=NOW,
+    )
+
+
+def seed_story_outlets(engine: Engine) -> dict[str, set[str]]:
+    """For each story holding an Iraq-Iran visit report: headline -> outlets."""
+    with Session(engine) as session:
+        stories = store.list_stories(session)
+    return {
+        st.title: {src.outlet or "" for src in st.sources}
+        for st in stories
+        if any("peoples" in (src.outlet or "") for src in st.sources)
+        or "Iran" in st.title
+        or "إيران" in st.title
+    }
+
+
+@pytest.mark.parametrize("order", [FEEDS, tuple(reversed(FEEDS))])
+def test_a_republication_joins_the_story_and_other_reports_stay_apart(
+    engine: Engine, order: tuple[str, ...]
+) -> None:
+    for name in order:
+        with Session(engine) as session, session.begin():
+            ingest_snapshot(session, name)
+    with Session(engine) as session:
+        stories = store.list_stories(session)
+    (seed,) = [st for st in stories if st.title == SEED_TITLE]
+    assert {src.outlet for src in seed.sources} == {"peoples-dispatch", "orinoco-tribune"}
+    assert seed.size == 2
+    # The representative is the earliest full version: the original, not the republication.
+    assert next(s for s in seed.sources if s.article_id == seed.representative_id).outlet == (
+        "peoples-dispatch"
+    )
+    # Al Jazeera's and BBC Arabic's own reports on the visit are stories of their own.
+    for st in stories:
+        outlets = {src.outlet for src in st.sources}
+        if "al-jazeera" in outlets or "bbc-arabic" in outlets:
+            assert st.id != seed.id
+            assert outlets <= {"al-jazeera", "bbc-arabic"}
+
+
+def test_arrival_order_does_not_change_the_stories(sqlite_url: str) -> None:
+    outcomes = []
+    for order in itertools.islice(itertools.permutations(FEEDS[:3]), 0, 6, 2):
+        fresh = open_database(sqlite_url.replace("test.db", f"perm-{'-'.join(order)}.db"))
+        for name in order:
+            with Session(fresh) as session, session.begin():
+                ingest_snapshot(session, name)
+        with Session(fresh) as session:
+            outcomes.append(
+                sorted(
+                    sorted((src.outlet or "", src.url or "") for src in st.sources)
+                    for st in store.list_stories(session)
+                )
+            )
+        fresh.dispose()
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+def test_an_edited_entry_is_an_update_not_a_new_story(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        ingest_snapshot(session, "peoples-dispatch")
+    with Session(engine) as session:
+        before = {(st.id, st.size) for st in store.list_stories(session)}
+    body = (SEEDS / "snapshots" / "peoples-dispatch.xml").read_bytes()
+    edited = body.replace(b"joint economic zone", b"joint economic and trade zone", 1)
+    assert edited != body
+    with Session(engine) as session, session.begin():
+        feed = store.list_feeds(session)[0]
+        prepared = prepare(edited, {}, feed.url, NOW, None)
+        stats = store.save_entries(
+            session,
+            feed_id=feed.id,
+            outlet_id=feed.outlet_id,
+            entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
+            now=NOW,
+        )
+    assert (stats.new, stats.updated) == (0, 1)
+    with Session(engine) as session:
+        assert {(st.id, st.size) for st in store.list_stories(session)} == before
