@@ -159,8 +159,29 @@ class SmtpSettings(_Strict):
     port: int = Field(25, ge=1, le=65535)
     security: Literal["none", "starttls", "ssl"] = "none"
     username: str | None = None
-    password: str | None = None
-    from_: str = Field("newsdigest@localhost", alias="from")
+    password: str | None = Field(None, repr=False)
+    from_: str = Field("newsdigest@localhost", alias="from", pattern=r"^[^\r\n]+$")
+    # Delivery (issue 7); digest/mailer.py and newsdigest/send_job.py read these.
+    #: "smtp" sends through the server above; "outbox" writes .eml files instead.
+    backend: Literal["smtp", "outbox"] = "smtp"
+    #: The outbox folder; None: <output.directory>/outbox (relative: to output.directory).
+    outbox: Path | None = None
+    reply_to: str | None = Field(None, pattern=r"^[^\r\n]+$")
+    #: At most this many messages a minute; None: as fast as the server accepts them.
+    messages_per_minute: int | None = Field(None, ge=1)
+    timeout: float = Field(30.0, gt=0, description="seconds per SMTP command")
+    #: A PEM bundle of CAs to trust for the server's certificate (a private relay).
+    ca_file: Path | None = None
+    #: Tries of one digest (temporary failures: refused, timeout, 4xx) before it is failed.
+    max_attempts: int = Field(5, ge=1, le=100)
+    retry_base_seconds: float = Field(60.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    #: A run waits for a retry due within this many seconds; later ones wait for the next run.
+    retry_wait_seconds: float = Field(120.0, ge=0)
+    #: Permanent refusals (5xx) in a row after which a subscriber is marked bouncing.
+    bounce_limit: int = Field(3, ge=1)
+    #: A claim not finished within this many seconds is taken over by another sender.
+    lease_seconds: float = Field(600.0, ge=1)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -179,6 +200,10 @@ class Config(_Strict):
     smtp: SmtpSettings = SmtpSettings()
     output: OutputSettings = OutputSettings()
     digest: DigestSettings = DigestSettings()
+    #: Signs unsubscribe links; None: $NEWSDIGEST_SECRET (sending refuses to start without).
+    secret: str | None = Field(None, repr=False)
+    #: Base URL of `newsdigest serve` for links; None: http://127.0.0.1:8080, with a warning.
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$")
 
     @field_validator("database")
     @classmethod
