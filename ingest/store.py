@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ingest.dedupe import DEFAULT_THRESHOLD, DedupeCandidate, is_full_text, signature_to_bytes
 from ingest.errors import FeedExistsError, FeedNotFoundError
 from ingest.models import Article, Feed, MinHashBand, Outlet, Story, Tag
+from ingest.normalize import DateFlag, KeyPolicy, choose_key_policy, key_for_policy
 from ingest.records import (
     ArticleInfo,
     FeedInfo,
@@ -31,6 +32,12 @@ from ingest.stories import NewArticle, index_bands, place_new_articles, refresh_
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
 _IN_CHUNK = 500  # bound the size of IN (...) lists; SQLite allows 32,766 variables
+#: Dates a feed did not really give (see ingest.normalize): unusable in a link + date key.
+_UNSTABLE_DATE_FLAGS = {
+    str(DateFlag.NO_DATE),
+    str(DateFlag.PUBLISHED_FROM_UPDATED),
+    str(DateFlag.PUBLISHED_IN_FUTURE),
+}
 
 
 class EntryToStore(Protocol):
@@ -62,6 +69,7 @@ class EntryToStore(Protocol):
     def date_flags(self) -> tuple[str, ...]: ...
     @property
     def content_hash(self) -> str: ...
+    def key_for(self, policy: KeyPolicy) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,15 +331,19 @@ def save_entries(
 ) -> SaveStats:
     """Store a feed's entries keyed by (feed, key): insert new, update changed, skip the rest.
 
-    Each entry comes with its key (``ingest.normalize.entry_key``), its tags and its
+    Each entry comes with its default key (``ingest.normalize.entry_key``; a feed whose
+    guids are unusable is keyed by link, or link + date, instead), its tags and its
     de-duplication candidate (fingerprint and MinHash signature). A new entry joins a
     story (``ingest.stories``); an updated entry is stored in place, its tags and
     signature replaced, its story kept. A key seen twice in one document keeps its first
     entry.
     """
+    policy = _key_policy(session, feed_id, [entry for _, entry, _, _ in entries])
     unique: dict[str, tuple[EntryToStore, Sequence[TagToStore], DedupeCandidate | None]] = {}
     for key, entry, tags, candidate in entries:
-        unique.setdefault(key, (entry, tags, candidate))
+        # The given key is the default (guid) one; a degraded feed keys by link (+ date).
+        chosen = key if policy is KeyPolicy.GUID else entry.key_for(policy)
+        unique.setdefault(chosen, (entry, tags, candidate))
     keys = list(unique)
     existing: dict[str, tuple[int, str]] = {}
     for start in range(0, len(keys), _IN_CHUNK):
@@ -432,6 +444,76 @@ def _tag_rows(article_id: int, tags: Sequence[TagToStore]) -> list[dict[str, Any
         }
         for t in tags
     ]
+
+
+_DEGRADATION = (KeyPolicy.GUID, KeyPolicy.LINK, KeyPolicy.LINK_DATE)
+
+
+def _key_policy(session: Session, feed_id: int, entries: Sequence[EntryToStore]) -> KeyPolicy:
+    """The feed's key policy after seeing this document; it only ever degrades.
+
+    A feed that repeats guids across entries, or mints new guids on every fetch, is keyed
+    by link (then link + date) from now on, as FreshRSS does; the stored articles are
+    re-keyed so that none of them comes back as new.
+    """
+    feed = session.get(Feed, feed_id)
+    if feed is None:
+        raise FeedNotFoundError(f"no feed with id {feed_id}")
+    current = KeyPolicy(feed.key_policy or KeyPolicy.GUID)
+    if current is KeyPolicy.LINK_DATE or not entries:
+        return current
+    observed = [(e.guid, e.url) for e in entries]
+    links = sorted({e.url for e in entries if e.url})
+    previous: list[tuple[str | None, str | None]] = []
+    for start in range(0, len(links), _IN_CHUNK):
+        chunk = links[start : start + _IN_CHUNK]
+        rows = session.execute(
+            select(Article.guid, Article.url).where(
+                Article.feed_id == feed_id, Article.url.in_(chunk)
+            )
+        )
+        previous.extend((guid, url) for guid, url in rows)
+    decided = choose_key_policy(observed, previous)
+    if _DEGRADATION.index(decided) <= _DEGRADATION.index(current):
+        return current
+    _rekey(session, feed_id, decided)
+    feed.key_policy = str(decided)
+    return decided
+
+
+def _rekey(session: Session, feed_id: int, policy: KeyPolicy) -> None:
+    """Give a feed's stored articles their key under a new policy (first one wins a clash)."""
+    rows = session.execute(
+        select(
+            Article.id,
+            Article.guid,
+            Article.url,
+            Article.published_at,
+            Article.date_flags,
+            Article.content_hash,
+        )
+        .where(Article.feed_id == feed_id)
+        .order_by(Article.id)
+    ).all()
+    taken: set[str] = set()
+    changes = []
+    for row in rows:
+        stable_date = not set(row.date_flags or ()) & _UNSTABLE_DATE_FLAGS
+        key = key_for_policy(
+            policy,
+            guid=row.guid,
+            link=row.url,
+            published=row.published_at if stable_date else None,
+            content_hash=row.content_hash,
+        )
+        if key in taken:
+            continue
+        taken.add(key)
+        changes.append({"id": row.id, "entry_key": f"~{row.id}"})  # step 1: out of the way
+        changes.append({"id": row.id, "entry_key": key})
+    # Two passes, so that a new key equal to another row's old key never clashes.
+    session.execute(update(Article), changes[0::2])
+    session.execute(update(Article), changes[1::2])
 
 
 def _article_values(entry: EntryToStore, candidate: DedupeCandidate | None) -> dict[str, Any]:

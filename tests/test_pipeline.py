@@ -197,3 +197,41 @@ def test_retry_after_is_never_fetched_earlier(engine: Engine, httpserver: HTTPSe
         feed = store.get_feed(session, feed_id)
         assert feed.next_due_at == datetime(2037, 10, 21, 7, 28, tzinfo=UTC)
         assert store.feed_refs(session, now=datetime(2037, 10, 21, 7, 27, tzinfo=UTC)) == []
+
+
+def rss_items(items: list[tuple[str, str]]) -> bytes:
+    body = "".join(
+        f"<item><guid>{guid}</guid><title>{link}</title><link>https://news.example/{link}</link>"
+        f"<description>Text of {link}.</description></item>"
+        for guid, link in items
+    )
+    return f'<rss version="2.0"><channel><title>x</title>{body}</channel></rss>'.encode()
+
+
+def test_a_feed_repeating_one_guid_is_keyed_by_link(engine: Engine, httpserver: HTTPServer) -> None:
+    (feed_id,) = follow(engine, httpserver.url_for("/same-guid"))
+    httpserver.expect_request("/same-guid").respond_with_data(
+        rss_items([("always-the-same", f"story-{i}") for i in range(10)])
+    )
+    report = run_round(engine)
+    assert report.new_articles == 10  # none lost behind the repeated guid
+    assert run_round(engine).new_articles == 0
+    with Session(engine) as session:
+        assert store.get_feed(session, feed_id).key_policy == "link"
+
+
+def test_a_feed_minting_new_guids_each_fetch_stores_nothing_twice(
+    engine: Engine, httpserver: HTTPServer
+) -> None:
+    (feed_id,) = follow(engine, httpserver.url_for("/fresh-guids"))
+    for fetch in range(3):
+        httpserver.expect_oneshot_request("/fresh-guids").respond_with_data(
+            rss_items([(f"{fetch}-{i}", f"story-{i}") for i in range(10)])
+        )
+    assert run_round(engine).new_articles == 10
+    # The second fetch sees the same links under new guids: the feed is re-keyed by link.
+    assert run_round(engine).new_articles == 0
+    assert run_round(engine).new_articles == 0
+    assert article_count(engine) == 10
+    with Session(engine) as session:
+        assert store.get_feed(session, feed_id).key_policy == "link"
