@@ -54,6 +54,9 @@ class App:
     def open(cls, config: Config, *, clock: Callable[[], datetime] = _now) -> App:
         app = cls(config=config, engine=open_database(config.database), clock=clock)
         app.sync_config_outlets()
+        from newsdigest.digest_job import sync_config_subscribers  # digest loads lazily
+
+        sync_config_subscribers(app)
         return app
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ or configuration error. Expected errors print one line, never a traceback.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,13 @@ stories_app = typer.Typer(
 app.add_typer(stories_app, name="stories")
 app.add_typer(digest_app, name="digest")
 app.add_typer(db_app, name="db")
+from newsdigest.cli_subscribers import digest_preview, subscribers_app  # noqa: E402
+
+app.add_typer(subscribers_app, name="subscribers")
+digest_app.command("preview")(digest_preview)
+from newsdigest.cli_delivery import register as register_delivery  # noqa: E402
+
+register_delivery(app, digest_app)  # digest send, deliveries list, serve
 
 out = Console()
 err = Console(stderr=True)
@@ -152,6 +160,8 @@ def feeds_list(
         status = "gone" if f.gone else ("disabled" if not f.enabled else (f.last_status or "new"))
         if f.failing_since:
             status += f" (failing since {_when(f.failing_since)})"
+        if f.key_policy != "guid":
+            status += f"\nentries keyed by {f.key_policy} (unusable guids)"
         url = f.url + (f"\n(moved from {f.url_history[-1]})" if f.url_history else "")
         table.add_row(
             str(f.id),
@@ -184,6 +194,7 @@ def _feed_json(f: FeedInfo) -> dict[str, Any]:
         "last_new_entry_at": f.last_new_entry_at.isoformat() if f.last_new_entry_at else None,
         "next_due_at": f.next_due_at.isoformat() if f.next_due_at else None,
         "interval_seconds": f.interval_seconds,
+        "key_policy": f.key_policy,
     }
 
 
@@ -345,6 +356,9 @@ def _print_round(report: RoundReport) -> None:
 def articles_list(
     since: Annotated[str | None, typer.Option(help="first seen at or after (ISO 8601)")] = None,
     outlet: Annotated[str | None, typer.Option(help="only this outlet")] = None,
+    region: Annotated[str | None, typer.Option(help="only articles tagged with this region")] = None,
+    country: Annotated[str | None, typer.Option(help="only this country (ISO alpha-2)")] = None,
+    topic: Annotated[str | None, typer.Option(help="only this topic")] = None,
     limit: Annotated[int, typer.Option(help="at most this many")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
 ) -> None:
@@ -352,8 +366,11 @@ def articles_list(
     from ingest import store
 
     since_dt = _parse_since(since)
+    tags = _tag_filters(region=region, country=country, topic=topic)
     with _app() as instance, instance.session() as session:
-        articles = store.list_articles(session, since=since_dt, outlet=outlet, limit=limit)
+        articles = store.list_articles(
+            session, since=since_dt, outlet=outlet, limit=limit, tags=tags
+        )
     if as_json:
         for a in articles:
             print(json.dumps(article_json(a), ensure_ascii=False))
@@ -364,6 +381,30 @@ def articles_list(
     for a in articles:
         table.add_row(str(a.id), _when(a.published), a.outlet or "-", a.title)
     out.print(table)
+
+
+def _tag_filters(
+    *, region: str | None, country: str | None, topic: str | None
+) -> list[tuple[str, str]]:
+    """Tag filters from the options, names checked against the tagger's vocabulary."""
+    from ingest.tagging import TOPICS, UnknownRegionError, region_names
+
+    tags: list[tuple[str, str]] = []
+    if region is not None:
+        names = {n.casefold(): n for n in region_names()}
+        if region.casefold() not in names:
+            raise UnknownRegionError(region) if False else None  # noqa: SIM108
+            fail(f"--region: unknown region {region!r}; known: {', '.join(sorted(names.values()))}")
+        tags.append(("region", names[region.casefold()]))
+    if country is not None:
+        if not re.fullmatch(r"[A-Za-z]{2}", country):
+            fail(f"--country: not an ISO 3166-1 alpha-2 code: {country!r} (e.g. IQ)")
+        tags.append(("country", country.upper()))
+    if topic is not None:
+        if topic not in TOPICS:
+            fail(f"--topic: unknown topic {topic!r}; known: {', '.join(TOPICS)}")
+        tags.append(("topic", topic))
+    return tags
 
 
 def article_json(a: ArticleInfo) -> dict[str, Any]:
@@ -454,7 +495,10 @@ def digest_build(
     for column in ("subscriber", "stories", "page", "email"):
         table.add_column(column, overflow="fold")
     for b in built:
-        table.add_row(b.subscriber, str(b.stories), str(b.page), str(b.eml))
+        if b.skipped:
+            table.add_row(b.subscriber, "0", f"skipped: {b.skipped}", "-")
+        else:
+            table.add_row(b.subscriber, str(b.stories), str(b.page), str(b.eml))
     out.print(table)
 
 

@@ -1,54 +1,165 @@
-"""`digest build`: stored articles -> each subscriber's digest, written as page, .eml and text.
+"""`digest build` and `digest preview`: stored subscribers and articles -> written digests.
 
-The window of a build is the 24 hours up to now, or, with a date, the 24 hours up to the
-subscriber's send time on that date in their own time zone. Delivery (and its ledger of
-what was sent) is a separate step.
+A build reads the active subscribers from the subscribers table (config.yaml's are synced
+into it at start-up by :func:`sync_config_subscribers`), groups them by window, loads and
+prepares each window's articles once (:func:`digest.compose.prepare`), composes and
+renders each digest, and writes its page, ``.eml``, text and archive record under
+``<out>/digests/<local date>/``; then it rebuilds the archive's index pages and Atom feeds.
+
+The window of a build is the 24 hours (7 days for a weekly subscriber) up to now, or,
+with a date, the subscriber's period ending at their send time on that date in their own
+time zone. An empty digest is skipped (not written) unless ``digest.send_empty`` is on;
+the reason is logged and returned. Delivery, and its ledger, is a separate step.
 """
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from digest.compose import compose
+from digest import archive
+from digest.compose import StoryPool, compose, prepare
 from digest.render import Renderer
-from digest.types import DigestArticle, SubscriberPrefs
-from digest.window import send_instant
+from digest.subscribers import (
+    SubscriberError,
+    SubscriberInfo,
+    SubscriberSpec,
+    SyncPlan,
+    get_subscriber,
+    list_subscribers,
+    validate,
+)
+from digest.subscribers import (
+    sync_config_subscribers as sync_subscribers,
+)
+from digest.types import Digest, DigestArticle, SubscriberPrefs
+from digest.window import Window, load_zone, period_for, send_instant
 from ingest import store
 from ingest.records import ArticleInfo
 from newsdigest.app import App
-from newsdigest.config import SubscriberConfig
+from newsdigest.config import Config, SubscriberConfig
+from newsdigest.errors import ConfigError, NewsdigestError
 
-#: Who gets a digest when the config names no subscriber: one edition of everything.
+log = logging.getLogger(__name__)
+
+#: Who gets a digest when no subscriber exists at all: one edition of everything.
 EVERYTHING = SubscriberConfig(email="everything@localhost", name="All the news")
 #: Articles of the same story first seen this long before the window still count as sources.
 STORY_LOOKBACK = timedelta(days=7)
+DAILY = timedelta(days=1)
+WEEKLY = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
 class BuiltDigest:
+    """One subscriber's digest of a build: the files written, or why it was skipped."""
+
     subscriber: str
     stories: int
-    page: Path
-    eml: Path
-    text: Path
+    page: Path | None
+    eml: Path | None
+    text: Path | None
+    #: Why nothing was written (an empty digest with send_empty off); None: written.
+    skipped: str | None = None
 
 
-def prefs_from_config(sub: SubscriberConfig) -> SubscriberPrefs:
-    return SubscriberPrefs(
+# ---------------------------------------------------------------- subscribers
+
+
+def spec_from_config(sub: SubscriberConfig) -> SubscriberSpec:
+    """A config.yaml subscriber, validated like `subscribers add` validates."""
+    return validate(
         email=sub.email,
-        name=sub.name or "",
+        name=sub.name,
         timezone=sub.timezone,
-        send_at=time.fromisoformat(sub.send_at),
-        regions=tuple(sub.regions),
-        countries=tuple(c.upper() for c in sub.countries),
-        topics=tuple(sub.topics),
-        outlets=tuple(sub.outlets),
-        keywords=tuple(sub.keywords),
+        send_at=sub.send_at,
+        weekly=sub.weekly,
+        regions=sub.regions,
+        countries=sub.countries,
+        topics=sub.topics,
+        outlets=sub.outlets,
+        keywords=sub.keywords,
+        exclude_keywords=sub.exclude_keywords,
     )
+
+
+def sync_config_subscribers(app: App) -> SyncPlan:
+    """Bring the subscribers table in line with config.yaml (called by App.open).
+
+    A subscriber config.yaml no longer lists is kept but marked "removed" (it gets no
+    digest; its delivery history stays), and a warning says so.
+    """
+    specs: list[SubscriberSpec] = []
+    seen: set[str] = set()
+    for i, sub in enumerate(app.config.subscribers):
+        try:
+            spec = spec_from_config(sub)
+        except SubscriberError as exc:
+            raise ConfigError(f"subscribers[{i}] ({sub.email}): {exc}") from None
+        if spec.email.casefold() in seen:
+            raise ConfigError(f"subscribers[{i}]: {sub.email} is listed twice")
+        seen.add(spec.email.casefold())
+        specs.append(spec)
+    with app.session() as session, session.begin():
+        plan = sync_subscribers(session, specs, now=app.clock())
+    for email in plan.remove:
+        log.warning(
+            "subscriber %s is no longer in config.yaml: marked removed, no more digests "
+            "(`newsdigest subscribers remove %s` deletes it)",
+            email,
+            email,
+        )
+    return plan
+
+
+def prefs_for(info: SubscriberInfo, config: Config) -> SubscriberPrefs:
+    """A stored subscriber's preferences, with grouping and send_empty from config."""
+    group_by = config.digest.group_by
+    for sub in config.subscribers:
+        if sub.email.casefold() == info.email.casefold() and sub.group_by is not None:
+            group_by = sub.group_by
+    return info.to_prefs(group_by=group_by, send_empty=config.digest.send_empty)
+
+
+def _everything(config: Config) -> SubscriberPrefs:
+    return SubscriberPrefs(
+        email=EVERYTHING.email,
+        name=EVERYTHING.name or "",
+        group_by=config.digest.group_by,
+        send_empty=config.digest.send_empty,
+    )
+
+
+def subscribers_to_build(app: App, subscriber: str | None) -> list[SubscriberPrefs]:
+    """The active subscribers, or the one named (whatever its status: a deliberate ask).
+
+    With no subscriber at all in the table, one edition of everything.
+    """
+    with app.session() as session:
+        if subscriber is not None:
+            try:
+                return [prefs_for(get_subscriber(session, subscriber), app.config)]
+            except SubscriberError as exc:
+                raise NewsdigestError(str(exc)) from None
+        everyone = list_subscribers(session)
+    if not everyone:
+        return [_everything(app.config)]
+    return [prefs_for(s, app.config) for s in everyone if s.active]
+
+
+# ---------------------------------------------------------------- windows and articles
+
+
+def build_window(prefs: SubscriberPrefs, now: datetime, day: date | None) -> Window:
+    """What a build covers for one subscriber (see the module docstring)."""
+    if day is None:
+        return Window(now - (WEEKLY if prefs.weekly is not None else DAILY), now)
+    end = send_instant(day, prefs.send_at, prefs.timezone)
+    period = period_for(prefs.send_at, prefs.timezone, end, prefs.weekly)
+    return Window(period.start, period.end)
 
 
 def to_digest_article(a: ArticleInfo) -> DigestArticle:
@@ -76,8 +187,42 @@ def region_resolver() -> Callable[[str], frozenset[str]]:
     return lambda name: frozenset(countries_for_region(name))
 
 
-def _file_stem(email: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", email).strip("._") or "subscriber"
+def load_pool(app: App, window: Window) -> StoryPool:
+    """The window's articles (and earlier ones of the same stories), grouped once."""
+    with app.session() as session:
+        infos = store.list_articles(session, since=window.start - STORY_LOOKBACK, until=window.end)
+    return prepare(to_digest_article(a) for a in infos)
+
+
+# ---------------------------------------------------------------- build
+
+
+def _edition(digest: Digest) -> date:
+    return digest.period_end.astimezone(load_zone(digest.subscriber.timezone)).date()
+
+
+def write_digest(
+    folder: Path, digest: Digest, renderer: Renderer, *, from_addr: str, now: datetime
+) -> BuiltDigest:
+    """Write one digest's page, .eml, text and archive record; return their paths."""
+    stem = archive.digest_stem(digest.subscriber.email)
+    edition = archive.edition_path(_edition(digest))
+    page_rel = f"{edition}/{stem}.html"
+    message = renderer.email_message(
+        digest,
+        from_addr,
+        digest.subscriber.email,
+        message_id=f"<digest-{stem}-{digest.period_end:%Y%m%d%H%M}@newsdigest>",
+        date=now,
+    )
+    page = archive.write_file(folder, page_rel, renderer.page(digest))
+    eml = archive.write_file(folder, f"{edition}/{stem}.eml", bytes(message))
+    text = archive.write_file(folder, f"{edition}/{stem}.txt", renderer.text(digest))
+    record = archive.entry_for(digest, page_rel, _edition(digest))
+    archive.write_file(
+        folder, f"{edition}/{stem}{archive.RECORD_SUFFIX}", archive.entry_to_json(record)
+    )
+    return BuiltDigest(digest.subscriber.email, digest.total_stories, page, eml, text)
 
 
 def build_digests(
@@ -88,47 +233,37 @@ def build_digests(
     out_dir: Path | None = None,
     renderer: Renderer | None = None,
 ) -> list[BuiltDigest]:
-    """Compose and render the digests of every (or one) subscriber; return what was written."""
-    subscribers = app.config.subscribers or [EVERYTHING]
-    if subscriber is not None:
-        subscribers = [s for s in subscribers if s.email.lower() == subscriber.lower()]
-        if not subscribers:
-            from newsdigest.errors import NewsdigestError
-
-            known = ", ".join(s.email for s in app.config.subscribers) or "none configured"
-            raise NewsdigestError(f"no subscriber {subscriber!r} (known: {known})")
+    """Compose and render the digests of every active (or one) subscriber; rebuild the archive."""
+    everyone = subscribers_to_build(app, subscriber)
     renderer = renderer or Renderer()
     resolve = region_resolver()
     now = app.clock()
     folder = (out_dir or app.config.output.directory).resolve()
+    by_window: dict[Window, list[SubscriberPrefs]] = {}
+    for prefs in everyone:
+        by_window.setdefault(build_window(prefs, now, day), []).append(prefs)
     built: list[BuiltDigest] = []
-    for sub in subscribers:
-        prefs = prefs_from_config(sub)
-        end = now if day is None else send_instant(day, prefs.send_at, prefs.timezone)
-        start = end - timedelta(hours=24)
-        with app.session() as session:
-            infos = store.list_articles(session, since=start - STORY_LOOKBACK, until=end)
-        articles = [to_digest_article(a) for a in infos]
-        digest = compose(articles, prefs, (start, end), region_countries=resolve, now=now)
-        edition = folder / "digests" / end.astimezone(prefs_zone(prefs)).strftime("%Y-%m-%d")
-        edition.mkdir(parents=True, exist_ok=True)
-        stem = _file_stem(sub.email)
-        page, eml, text = (edition / f"{stem}{suffix}" for suffix in (".html", ".eml", ".txt"))
-        page.write_text(renderer.page(digest), encoding="utf-8")
-        text.write_text(renderer.text(digest), encoding="utf-8")
-        message = renderer.email_message(
-            digest,
-            app.config.smtp.from_,
-            sub.email,
-            message_id=f"<digest-{_file_stem(sub.email)}-{end:%Y%m%d%H%M}@newsdigest>",
-            date=now,
-        )
-        eml.write_bytes(bytes(message))
-        built.append(BuiltDigest(sub.email, digest.total_stories, page, eml, text))
+    for window, group in by_window.items():
+        pool = load_pool(app, window)
+        for prefs in group:
+            digest = compose(pool, prefs, window, region_countries=resolve, now=now)
+            if digest.skip_reason is not None:
+                log.info("digest for %s skipped: %s", prefs.email, digest.skip_reason)
+                built.append(BuiltDigest(prefs.email, 0, None, None, None, digest.skip_reason))
+                continue
+            built.append(
+                write_digest(folder, digest, renderer, from_addr=app.config.smtp.from_, now=now)
+            )
+    report = archive.rebuild(folder, now=now, feed_entries=app.config.digest.feed_entries)
+    for problem in report.problems:
+        log.warning("archive: %s", problem)
     return built
 
 
-def prefs_zone(prefs: SubscriberPrefs):  # type: ignore[no-untyped-def]
-    from digest.window import load_zone
-
-    return load_zone(prefs.timezone)
+def preview_digest(app: App, email: str, *, day: date | None = None) -> Digest:
+    """One subscriber's digest as a build would compose it now (nothing is written)."""
+    (prefs,) = subscribers_to_build(app, email)
+    window = build_window(prefs, app.clock(), day)
+    return compose(
+        load_pool(app, window), prefs, window, region_countries=region_resolver(), now=app.clock()
+    )
