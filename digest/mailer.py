@@ -168,6 +168,12 @@ class SmtpMailer:
                 smtp.starttls(context=self._tls_context())
                 smtp.ehlo()
             if o.username:
+                if not (o.username + (o.password or "")).isascii():
+                    # smtplib encodes AUTH as ASCII (Python 3.11-3.13): say so, not crash.
+                    raise SmtpSetupError(
+                        "smtp.username and the password must be ASCII for this SMTP client; "
+                        "use an ASCII app password"
+                    )
                 smtp.login(o.username, o.password or "")
         except smtplib.SMTPAuthenticationError as exc:
             raise SmtpSetupError(
