@@ -7,7 +7,7 @@ one transaction by the pipeline. Database integrity errors become our errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ingest.dedupe import DEFAULT_THRESHOLD, DedupeCandidate, is_full_text, signature_to_bytes
 from ingest.errors import FeedExistsError, FeedNotFoundError
-from ingest.models import Article, Feed, MinHashBand, Outlet, Story, Tag
+from ingest.models import Article, EntryTombstone, Feed, MinHashBand, Outlet, Story, Tag
 from ingest.normalize import DateFlag, KeyPolicy, choose_key_policy, key_for_policy
 from ingest.records import (
     ArticleInfo,
@@ -354,6 +354,9 @@ def save_entries(
             )
         ).all()
         existing.update({key: (article_id, digest) for key, article_id, digest in rows})
+    # Pruned entries the feed still lists stay pruned (ingest.prune keeps their keys).
+    for key in tombstoned_keys(session, feed_id, [k for k in keys if k not in existing]):
+        del unique[key]
     new_keys: list[str] = []
     tag_rows: list[dict[str, Any]] = []
     resigned: list[tuple[int, tuple[int, ...]]] = []
@@ -545,9 +548,31 @@ def list_articles(
     until: datetime | None = None,
     outlet: str | None = None,
     limit: int | None = None,
+    tags: Sequence[tuple[str, str]] = (),
+    any_country: Collection[str] | None = None,
 ) -> list[ArticleInfo]:
-    """Stored articles first seen in [since, until), newest first, with their tags."""
+    """Stored articles first seen in [since, until), newest first, with their tags.
+
+    ``tags`` are (kind, value) pairs such as ("topic", "health"): an article must carry
+    every one. ``any_country``: it must be tagged with at least one of these countries.
+    """
     query = select(Article, Outlet.name).outerjoin(Outlet, Article.outlet_id == Outlet.id)
+    for kind, value in tags:
+        query = query.where(
+            select(Tag.article_id)
+            .where(Tag.article_id == Article.id, Tag.kind == kind, Tag.value == value)
+            .exists()
+        )
+    if any_country is not None:
+        query = query.where(
+            select(Tag.article_id)
+            .where(
+                Tag.article_id == Article.id,
+                Tag.kind == "country",
+                Tag.value.in_(sorted(any_country)),
+            )
+            .exists()
+        )
     if since is not None:
         query = query.where(Article.first_seen_at >= since)
     if until is not None:
@@ -649,3 +674,42 @@ def list_stories(
         )
         for s in stories
     ]
+
+
+# ---------------------------------------------------------------- search, retention, full text
+
+
+def tombstoned_keys(session: Session, feed_id: int, keys: Sequence[str]) -> set[str]:
+    """The keys among ``keys`` of this feed's entries that were pruned (ingest.prune)."""
+    found: set[str] = set()
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        found.update(
+            session.scalars(
+                select(EntryTombstone.entry_key).where(
+                    EntryTombstone.feed_id == feed_id, EntryTombstone.entry_key.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+def articles_by_ids(session: Session, ids: Sequence[int]) -> dict[int, ArticleInfo]:
+    """These articles with their tags, by id (ids that do not exist are left out)."""
+    out: dict[int, ArticleInfo] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = list(ids[start : start + _IN_CHUNK])
+        rows = session.execute(
+            select(Article, Outlet.name)
+            .outerjoin(Outlet, Article.outlet_id == Outlet.id)
+            .where(Article.id.in_(chunk))
+        ).all()
+        tags = _tags_for(session, [article.id for article, _ in rows])
+        out.update({a.id: _article_info(a, name, tags.get(a.id, {})) for a, name in rows})
+    return out
+
+
+def set_outlets_full_text(session: Session, flags: dict[str, bool]) -> None:
+    """Record which outlets (by name) want their articles' pages fetched for full text."""
+    for name, full_text in flags.items():
+        session.execute(update(Outlet).where(Outlet.name == name).values(full_text=full_text))

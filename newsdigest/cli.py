@@ -356,7 +356,9 @@ def _print_round(report: RoundReport) -> None:
 def articles_list(
     since: Annotated[str | None, typer.Option(help="first seen at or after (ISO 8601)")] = None,
     outlet: Annotated[str | None, typer.Option(help="only this outlet")] = None,
-    region: Annotated[str | None, typer.Option(help="only articles tagged with this region")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="only articles tagged with this region")
+    ] = None,
     country: Annotated[str | None, typer.Option(help="only this country (ISO alpha-2)")] = None,
     topic: Annotated[str | None, typer.Option(help="only this topic")] = None,
     limit: Annotated[int, typer.Option(help="at most this many")] = 100,
@@ -366,10 +368,15 @@ def articles_list(
     from ingest import store
 
     since_dt = _parse_since(since)
-    tags = _tag_filters(region=region, country=country, topic=topic)
+    tags, region_countries = _tag_filters(region=region, country=country, topic=topic)
     with _app() as instance, instance.session() as session:
         articles = store.list_articles(
-            session, since=since_dt, outlet=outlet, limit=limit, tags=tags
+            session,
+            since=since_dt,
+            outlet=outlet,
+            limit=limit,
+            tags=tags,
+            any_country=region_countries,
         )
     if as_json:
         for a in articles:
@@ -385,17 +392,21 @@ def articles_list(
 
 def _tag_filters(
     *, region: str | None, country: str | None, topic: str | None
-) -> list[tuple[str, str]]:
-    """Tag filters from the options, names checked against the tagger's vocabulary."""
-    from ingest.tagging import TOPICS, UnknownRegionError, region_names
+) -> tuple[list[tuple[str, str]], frozenset[str] | None]:
+    """Tag filters from the options: required (kind, value) tags, and a region's countries.
+
+    A region (an M49 sub-region, "Middle East", an alias such as "Sahel") is matched
+    through the countries it holds, so every alias works on articles already stored.
+    """
+    from ingest.tagging import TOPICS, UnknownRegionError, countries_for_region
 
     tags: list[tuple[str, str]] = []
+    region_countries = None
     if region is not None:
-        names = {n.casefold(): n for n in region_names()}
-        if region.casefold() not in names:
-            raise UnknownRegionError(region) if False else None  # noqa: SIM108
-            fail(f"--region: unknown region {region!r}; known: {', '.join(sorted(names.values()))}")
-        tags.append(("region", names[region.casefold()]))
+        try:
+            region_countries = frozenset(countries_for_region(region))
+        except UnknownRegionError as exc:
+            fail(f"--region: {exc}")
     if country is not None:
         if not re.fullmatch(r"[A-Za-z]{2}", country):
             fail(f"--country: not an ISO 3166-1 alpha-2 code: {country!r} (e.g. IQ)")
@@ -404,7 +415,7 @@ def _tag_filters(
         if topic not in TOPICS:
             fail(f"--topic: unknown topic {topic!r}; known: {', '.join(TOPICS)}")
         tags.append(("topic", topic))
-    return tags
+    return tags, region_countries
 
 
 def article_json(a: ArticleInfo) -> dict[str, Any]:

@@ -215,3 +215,28 @@ def test_digest_build_writes_page_email_and_text(
     assert message.get_content_type() == "multipart/alternative"
     assert run(config, "digest", "build", "--subscriber", "nobody@example.org") == 2
     assert run(config, "digest", "build", "--date", "10/01/2025") == 2
+
+
+def test_articles_list_filters_by_region_country_and_topic(
+    config: Path, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    urls = serve_snapshots(httpserver)
+    for url in urls.values():
+        run(config, "feeds", "add", url)
+    assert run(config, "fetch") == 0
+    capsys.readouterr()
+
+    def titles(*options: str) -> set[str]:
+        assert run(config, "articles", "list", "--json", "--limit", "500", *options) == 0
+        lines = capsys.readouterr().out.splitlines()
+        return {json.loads(line)["title"] for line in lines}
+
+    everything = titles()
+    middle_east = titles("--region", "middle east")
+    assert SEED_TITLE in middle_east and middle_east < everything
+    assert SEED_TITLE in titles("--country", "iq", "--topic", "diplomacy")
+    assert SEED_TITLE not in titles("--topic", "sports")
+    assert SEED_TITLE not in titles("--region", "Latin America")
+    assert run(config, "articles", "list", "--region", "Atlantis") == 2
+    assert "Atlantis" in capsys.readouterr().err
+    assert run(config, "articles", "list", "--topic", "gossip") == 2
