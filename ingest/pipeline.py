@@ -28,7 +28,7 @@ from ingest.parse import parse_feed
 from ingest.records import OutletInfo
 from ingest.schedule import ScheduleInput, ScheduleSettings, hints_from, next_due
 from ingest.stories import dedupe_text
-from ingest.tagging import Tag, tag_article
+from ingest.tagging import Tag, TagRules, tag_article
 from ingest.types import FeedRef, FetchResult, FetchStatus, ParsedFeed
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class PipelineOptions:
     parse_workers: int = 0
     #: Below this many feeds a round parses in-process: starting the pool would cost more.
     pool_threshold: int = 20
+    #: The tagger's rules with the config's extra topics and region aliases (None: defaults).
+    tag_rules: TagRules | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,12 @@ class PreparedFeed:
 
 
 def prepare(
-    body: bytes, headers: dict[str, str], url: str, now: datetime, outlet_country: str | None
+    body: bytes,
+    headers: dict[str, str],
+    url: str,
+    now: datetime,
+    outlet_country: str | None,
+    rules: TagRules | None = None,
 ) -> PreparedFeed:
     """Parse, normalize and tag one feed body; a pure function of its inputs."""
     parsed = parse_feed(body, headers, url)
@@ -109,6 +116,7 @@ def prepare(
             entry.content_text,
             categories=entry.categories,
             outlet_country=outlet_country,
+            rules=rules,
         )
         key = entry_key(entry.guid, entry.url, entry.content_hash)
         candidate = DedupeCandidate.from_text(entry.url, dedupe_text(entry))
@@ -225,6 +233,7 @@ class Pipeline:
                     result.final_url or result.feed.url,
                     now,
                     outlet.country if outlet else None,
+                    self.options.tag_rules,
                 )
             except FeedParseError as exc:
                 parse_error = str(exc)

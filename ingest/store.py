@@ -713,3 +713,61 @@ def set_outlets_full_text(session: Session, flags: dict[str, bool]) -> None:
     """Record which outlets (by name) want their articles' pages fetched for full text."""
     for name, full_text in flags.items():
         session.execute(update(Outlet).where(Outlet.name == name).values(full_text=full_text))
+
+
+# ---------------------------------------------------------------- retagging
+
+
+@dataclass(frozen=True, slots=True)
+class TextToTag:
+    """A stored article's text, as the tagger reads it."""
+
+    article_id: int
+    title: str
+    summary: str
+    content: str
+    categories: tuple[str, ...]
+    outlet_country: str | None
+
+
+def texts_to_tag(
+    session: Session, *, since: datetime | None, after_id: int = 0, limit: int = 500
+) -> list[TextToTag]:
+    """A batch of articles (id > after_id, first seen since ``since``), in id order."""
+    query = (
+        select(
+            Article.id,
+            Article.title,
+            Article.summary,
+            Article.content_text,
+            Article.categories,
+            Outlet.country,
+        )
+        .outerjoin(Outlet, Article.outlet_id == Outlet.id)
+        .where(Article.id > after_id)
+        .order_by(Article.id)
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(Article.first_seen_at >= since)
+    return [
+        TextToTag(
+            row.id,
+            row.title,
+            row.summary,
+            row.content_text,
+            tuple(row.categories or ()),
+            row.country,
+        )
+        for row in session.execute(query)
+    ]
+
+
+def replace_tags(session: Session, tags: dict[int, Sequence[TagToStore]]) -> None:
+    """Replace the tags of these articles."""
+    ids = sorted(tags)
+    for start in range(0, len(ids), _IN_CHUNK):
+        session.execute(delete(Tag).where(Tag.article_id.in_(ids[start : start + _IN_CHUNK])))
+    rows = [row for article_id in ids for row in _tag_rows(article_id, tags[article_id])]
+    if rows:
+        session.execute(insert(Tag), rows)

@@ -21,6 +21,7 @@ from ingest import store
 from ingest.fetch import FetchOptions
 from ingest.pipeline import FeedOutcome, Pipeline, PipelineOptions, RoundReport
 from ingest.schedule import ScheduleSettings
+from ingest.tagging import TagRules
 from newsdigest.config import Config
 from newsdigest.db import open_database
 
@@ -87,6 +88,13 @@ class App:
                     store.add_feed(session, url, now=now, outlet_id=info.id)
                     followed.add(url)
 
+    def tag_rules(self) -> TagRules | None:
+        """The tagger's rules with the config's additions; None when it adds nothing."""
+        t = self.config.tagging
+        if not t.topics and not t.region_aliases:
+            return None
+        return TagRules.build(extra_topics=t.topics, region_aliases=t.region_aliases)
+
     def pipeline(self) -> Pipeline:
         f = self.config.fetch
         options = PipelineOptions(
@@ -97,6 +105,7 @@ class App:
                 max_interval=timedelta(minutes=f.max_interval_minutes),
                 error_backoff_cap=timedelta(hours=f.max_backoff_hours),
             ),
+            tag_rules=self.tag_rules(),
             parse_workers=(
                 os.cpu_count() or 1
                 if self.config.fetch.parse_workers is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -368,8 +368,15 @@ def articles_list(
     from ingest import store
 
     since_dt = _parse_since(since)
-    tags, region_countries = _tag_filters(region=region, country=country, topic=topic)
     with _app() as instance, instance.session() as session:
+        tagging = instance.config.tagging
+        tags, region_countries = _tag_filters(
+            region=region,
+            country=country,
+            topic=topic,
+            aliases=tagging.region_aliases,
+            extra_topics=tagging.topics,
+        )
         articles = store.list_articles(
             session,
             since=since_dt,
@@ -391,7 +398,12 @@ def articles_list(
 
 
 def _tag_filters(
-    *, region: str | None, country: str | None, topic: str | None
+    *,
+    region: str | None,
+    country: str | None,
+    topic: str | None,
+    aliases: dict[str, list[str]],
+    extra_topics: Iterable[str],
 ) -> tuple[list[tuple[str, str]], frozenset[str] | None]:
     """Tag filters from the options: required (kind, value) tags, and a region's countries.
 
@@ -404,7 +416,7 @@ def _tag_filters(
     region_countries = None
     if region is not None:
         try:
-            region_countries = frozenset(countries_for_region(region))
+            region_countries = frozenset(countries_for_region(region, aliases))
         except UnknownRegionError as exc:
             fail(f"--region: {exc}")
     if country is not None:
@@ -412,8 +424,9 @@ def _tag_filters(
             fail(f"--country: not an ISO 3166-1 alpha-2 code: {country!r} (e.g. IQ)")
         tags.append(("country", country.upper()))
     if topic is not None:
-        if topic not in TOPICS:
-            fail(f"--topic: unknown topic {topic!r}; known: {', '.join(TOPICS)}")
+        known = (*TOPICS, *sorted(set(extra_topics) - set(TOPICS)))
+        if topic not in known:
+            fail(f"--topic: unknown topic {topic!r}; known: {', '.join(known)}")
         tags.append(("topic", topic))
     return tags, region_countries
 
@@ -548,6 +561,45 @@ def tag(
     for t in result.tags:
         table.add_row(t.kind, t.value, f"{t.score:.2f}", ", ".join(t.evidence[:5]))
     out.print(table)
+
+
+@app.command()
+def retag(
+    since: Annotated[
+        str | None, typer.Option(help="only articles first seen since (ISO 8601)")
+    ] = None,
+) -> None:
+    """Re-apply the tagging rules to stored articles (after changing config.yaml's tagging)."""
+    from ingest import store
+    from ingest.tagging import tag_article
+
+    since_dt = _parse_since(since)
+    done = 0
+    with _app() as instance:
+        rules = instance.tag_rules()
+        after = 0
+        while True:
+            with instance.session() as session, session.begin():
+                batch = store.texts_to_tag(session, since=since_dt, after_id=after)
+                if not batch:
+                    break
+                store.replace_tags(
+                    session,
+                    {
+                        t.article_id: tag_article(
+                            t.title,
+                            t.summary,
+                            t.content,
+                            categories=t.categories,
+                            outlet_country=t.outlet_country,
+                            rules=rules,
+                        ).tags
+                        for t in batch
+                    },
+                )
+            after = batch[-1].article_id
+            done += len(batch)
+    out.print(f"retagged {done} articles", highlight=False)
 
 
 # ---------------------------------------------------------------- db

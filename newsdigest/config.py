@@ -116,6 +116,8 @@ class OutletConfig(_Strict):
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
     language: str | None = None
     feeds: list[FeedURL] = Field(default_factory=list)
+    #: Fetch every article's page for its full text (the feed carries teasers only).
+    full_text: bool = False
 
 
 def _check_weekday(value: str) -> str:
@@ -186,8 +188,43 @@ class SmtpSettings(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class RetentionSettings(_Strict):
+    """How long articles are kept (`newsdigest prune`)."""
+
+    #: Articles published and first seen more than this many days ago are removed.
+    days: int = Field(90, ge=1)
+    #: A pruned entry's (feed, key) is remembered this long, so a feed that still lists
+    #: it does not bring it back; after that it could return as new.
+    tombstone_days: int = Field(365, ge=1)
+
+
+class FullTextSettings(_Strict):
+    """Fetching article pages for their full text (`newsdigest fulltext`)."""
+
+    #: Also fetch pages for entries whose feed text is only a short summary, from any
+    #: outlet; off: only outlets marked `full_text: true`.
+    short_summaries: bool = True
+    #: Articles first seen longer ago than this are not fetched any more.
+    max_age_hours: int = Field(72, ge=1)
+    #: Pages fetched per batch (one transaction per batch).
+    batch_size: int = Field(50, ge=1, le=1000)
+    #: Tries of a page that failed for a temporary reason (timeout, 5xx, 429).
+    max_attempts: int = Field(3, ge=1, le=20)
+
+
 class OutputSettings(_Strict):
     directory: Path = Path("out")
+
+
+class TaggingSettings(_Strict):
+    """Extra topics, keywords and region names for the tagger."""
+
+    #: Topic -> {word or phrase: weight}: new topics, or more keywords for default ones.
+    topics: dict[str, dict[str, float]] = Field(default_factory=dict)
+    #: Region name -> ISO alpha-2 codes, e.g. {"Horn of Africa": [DJ, ER, ET, SO]}.
+    region_aliases: dict[str, list[Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]]] = Field(
+        default_factory=dict
+    )
 
 
 class Config(_Strict):
@@ -199,7 +236,10 @@ class Config(_Strict):
     subscribers: list[SubscriberConfig] = Field(default_factory=list)
     smtp: SmtpSettings = SmtpSettings()
     output: OutputSettings = OutputSettings()
+    tagging: TaggingSettings = TaggingSettings()
     digest: DigestSettings = DigestSettings()
+    retention: RetentionSettings = RetentionSettings()
+    fulltext: FullTextSettings = FullTextSettings()
     #: Signs unsubscribe links; None: $NEWSDIGEST_SECRET (sending refuses to start without).
     secret: str | None = Field(None, repr=False)
     #: Base URL of `newsdigest serve` for links; None: http://127.0.0.1:8080, with a warning.

@@ -240,3 +240,32 @@ def test_articles_list_filters_by_region_country_and_topic(
     assert run(config, "articles", "list", "--region", "Atlantis") == 2
     assert "Atlantis" in capsys.readouterr().err
     assert run(config, "articles", "list", "--topic", "gossip") == 2
+
+
+def test_config_topics_and_region_aliases_apply_after_retag(
+    tmp_path: Path, sqlite_url: str, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    urls = serve_snapshots(httpserver)
+    config = write_config(tmp_path, sqlite_url)
+    for url in urls.values():
+        run(config, "feeds", "add", url)
+    assert run(config, "fetch") == 0
+    assert run(config, "articles", "list", "--topic", "motorsport") == 2  # not a topic yet
+    capsys.readouterr()
+
+    config = write_config(
+        tmp_path,
+        sqlite_url,
+        "tagging:\n"
+        "  topics:\n    motorsport: {rally: 3.0, bivouac: 2.0, motorbike: 2.0}\n"
+        "  region_aliases:\n    Arabian Peninsula: [SA, YE, OM, AE, QA, KW, BH]\n",
+    )
+    assert run(config, "retag") == 0
+    assert "retagged" in capsys.readouterr().out
+    assert run(config, "articles", "list", "--json", "--topic", "motorsport") == 0
+    titles = [json.loads(line)["title"] for line in capsys.readouterr().out.splitlines()]
+    assert any("Dakar Rally" in t for t in titles)
+    assert run(config, "articles", "list", "--json", "--region", "arabian peninsula") == 0
+    titles = [json.loads(line)["title"] for line in capsys.readouterr().out.splitlines()]
+    assert any("Dakar Rally" in t for t in titles)
+    assert SEED_TITLE not in titles
