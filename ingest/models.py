@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,6 +41,8 @@ class Outlet(Base):
     country: Mapped[str | None] = mapped_column(String(2))
     language: Mapped[str | None] = mapped_column(String(35))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Fetch every article's page for its full text (config: outlets[].full_text).
+    full_text: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Feed(Base):
@@ -162,3 +165,31 @@ class MinHashBand(Base):
     )
     band: Mapped[int] = mapped_column(Integer, primary_key=True)
     hash: Mapped[int] = mapped_column(BigInteger)
+
+
+class EntryTombstone(Base):
+    """A pruned article's (feed, key): the feed may still list it; it is not stored again."""
+
+    __tablename__ = "entry_tombstones"
+
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    entry_key: Mapped[str] = mapped_column(String(600), primary_key=True)
+    pruned_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ArticleFullText(Base):
+    """The last attempt to fetch an article's page for its full text (ingest.fulltext)."""
+
+    __tablename__ = "article_fulltext"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: "extracted", "kept_summary" (extraction looked wrong), "retry" or "failed".
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    tried_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Why the feed's text was kept, one line.
+    reason: Mapped[str | None] = mapped_column(Text)
