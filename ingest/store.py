@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Select, delete, func, insert, or_, select, update
@@ -272,6 +272,8 @@ def record_fetch(
     if feed is None:  # removed while it was being fetched
         return
     feed.last_fetched_at = now
+    feed.lease_owner = None  # the fetch is done: its lease, if any, is over
+    feed.lease_expires_at = None
     feed.last_http_status = result.http_status
     feed.last_status = str(result.status) if error is None or result.error else "parse_error"
     feed.next_due_at = health.next_due_at
@@ -771,3 +773,72 @@ def replace_tags(session: Session, tags: dict[int, Sequence[TagToStore]]) -> Non
     rows = [row for article_id in ids for row in _tag_rows(article_id, tags[article_id])]
     if rows:
         session.execute(insert(Tag), rows)
+
+
+# ---------------------------------------------------------------- leases
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedFeed:
+    """A due feed this process now holds a lease on, and how late it is."""
+
+    ref: FeedRef
+    due_at: datetime | None
+
+
+def claim_due_feeds(
+    session: Session, *, owner: str, now: datetime, lease: timedelta, limit: int
+) -> list[ClaimedFeed]:
+    """Lease up to ``limit`` due feeds to ``owner`` until ``now + lease``.
+
+    A feed is claimable when it is enabled, not gone, due, and not leased (or its lease
+    expired: its daemon died). On PostgreSQL the rows are locked with SKIP LOCKED, so
+    daemons on several hosts claim disjoint batches without waiting for each other; the
+    caller commits to publish the claim.
+    """
+    query = (
+        select(Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash, Feed.next_due_at)
+        .where(
+            Feed.enabled.is_(True),
+            Feed.gone.is_(False),
+            or_(Feed.next_due_at.is_(None), Feed.next_due_at <= now),
+            or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now),
+        )
+        .order_by(Feed.next_due_at, Feed.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = session.execute(query).all()
+    ids = [row.id for row in rows]
+    for start in range(0, len(ids), _IN_CHUNK):
+        session.execute(
+            update(Feed)
+            .where(Feed.id.in_(ids[start : start + _IN_CHUNK]))
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+        )
+    return [
+        ClaimedFeed(
+            FeedRef(row.id, row.url, row.etag, row.last_modified, row.body_hash), row.next_due_at
+        )
+        for row in rows
+    ]
+
+
+def release_leases(session: Session, *, owner: str, feed_ids: Iterable[int] | None = None) -> int:
+    """Give back this owner's leases (all of them, or these feeds'); returns how many."""
+    query = update(Feed).where(Feed.lease_owner == owner)
+    if feed_ids is not None:
+        query = query.where(Feed.id.in_(sorted(feed_ids)))
+    result = session.execute(query.values(lease_owner=None, lease_expires_at=None))
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def count_leases(session: Session, *, now: datetime) -> dict[str, int]:
+    """Live leases per owner (for the metrics and `status`)."""
+    rows = session.execute(
+        select(Feed.lease_owner, func.count(Feed.id))
+        .where(Feed.lease_owner.is_not(None), Feed.lease_expires_at > now)
+        .group_by(Feed.lease_owner)
+    ).all()
+    return {owner: count for owner, count in rows}
