@@ -57,6 +57,10 @@ class FeedOutcome:
     new: int = 0
     updated: int = 0
     error: str | None = None
+    #: New articles that joined a story already stored.
+    joined: int = 0
+    #: Seconds the HTTP fetch took.
+    elapsed_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,4 +291,6 @@ class Pipeline:
             new=stats.new,
             updated=stats.updated,
             error=error,
+            joined=stats.joined,
+            elapsed_s=result.elapsed_s,
         )

@@ -69,6 +69,8 @@ class SaveStats:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: Of the new ones, how many joined a story already stored (duplicates, republications).
+    joined: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,13 @@ from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest.dedupe import DEFAULT_THRESHOLD, DedupeCandidate, is_full_text, signature_to_bytes
+from ingest.dedupe import (
+    DEFAULT_THRESHOLD,
+    DedupeCandidate,
+    DedupeKind,
+    is_full_text,
+    signature_to_bytes,
+)
 from ingest.errors import FeedExistsError, FeedNotFoundError
 from ingest.models import Article, EntryTombstone, Feed, MinHashBand, Outlet, Story, Tag
 from ingest.normalize import DateFlag, KeyPolicy, choose_key_policy, key_for_policy
@@ -360,6 +366,7 @@ def save_entries(
     for key in tombstoned_keys(session, feed_id, [k for k in keys if k not in existing]):
         del unique[key]
     new_keys: list[str] = []
+    joined = 0
     tag_rows: list[dict[str, Any]] = []
     resigned: list[tuple[int, tuple[int, ...]]] = []
     updated = unchanged = 0
@@ -417,10 +424,11 @@ def save_entries(
             if candidate is not None:
                 resigned.append((article_id, candidate.signature))
         refresh_stories(session, placement.story_ids, now=now)
+        joined = sum(kind is not DedupeKind.NEW_STORY for kind in placement.kinds)
     index_bands(session, resigned)
     if tag_rows:
         session.execute(insert(Tag), tag_rows)
-    return SaveStats(new=len(new_keys), updated=updated, unchanged=unchanged)
+    return SaveStats(new=len(new_keys), updated=updated, unchanged=unchanged, joined=joined)
 
 
 # Any constant; the same in every newsdigest process.

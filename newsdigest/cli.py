@@ -60,6 +60,9 @@ digest_app.command("preview")(digest_preview)
 from newsdigest.cli_delivery import register as register_delivery  # noqa: E402
 
 register_delivery(app, digest_app)  # digest send, deliveries list, serve
+from newsdigest.cli_articles import register as register_articles  # noqa: E402
+
+register_articles(app, articles_app)  # articles search, prune, fulltext
 
 out = Console()
 err = Console(stderr=True)
@@ -600,6 +603,31 @@ def retag(
             after = batch[-1].article_id
             done += len(batch)
     out.print(f"retagged {done} articles", highlight=False)
+
+
+@app.command()
+def run(
+    http: Annotated[
+        str | None,
+        typer.Option(help="serve /healthz, /readyz, /metrics on HOST:PORT (default: daemon.http)"),
+    ] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="text or json (default: daemon.log_format)")
+    ] = None,
+) -> None:
+    """Run the service: scheduled fetching, digests, full text and pruning, until SIGTERM."""
+    from newsdigest.config import find_config_path
+    from newsdigest.daemon import Daemon, run_forever
+    from newsdigest.logs import configure_logging
+
+    if http is not None and not re.fullmatch(r"[^\s:]+:\d+", http):
+        fail(f"--http: not HOST:PORT: {http!r} (e.g. 127.0.0.1:9464)")
+    if log_format not in (None, "text", "json"):
+        fail(f"--log-format: {log_format!r} is not text or json")
+    config = _config()
+    configure_logging(log_format or config.daemon.log_format, config.daemon.log_level)
+    daemon = Daemon(config, config_path=find_config_path(State.config_path), http=http)
+    raise typer.Exit(run_forever(daemon))
 
 
 # ---------------------------------------------------------------- db

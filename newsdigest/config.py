@@ -216,6 +216,34 @@ class OutputSettings(_Strict):
     directory: Path = Path("out")
 
 
+class DaemonSettings(_Strict):
+    """`newsdigest run`: its job intervals, leases, shutdown and observability."""
+
+    #: Seconds between fetch ticks; each claims the due feeds (the schedule is in the
+    #: feeds table, not here).
+    fetch_tick_seconds: int = Field(60, ge=1)
+    #: Seconds between digest ticks, which send the digests whose time has come.
+    digest_tick_seconds: int = Field(60, ge=1)
+    #: Seconds between full-text backlog runs.
+    fulltext_tick_seconds: int = Field(300, ge=1)
+    #: Local time (daemon's clock, UTC) of the daily prune, "HH:MM".
+    prune_at: HHMM = "03:30"
+    #: Feeds claimed per batch, and how long a claim lasts before another daemon may
+    #: take the feed over (a daemon killed with -9 leaves leases that expire).
+    claim_batch: int = Field(500, ge=1)
+    lease_seconds: int = Field(300, ge=10)
+    #: A digest whose send time passed while the daemon was down is sent at start-up when
+    #: it is at most this late; later than that it is skipped and logged.
+    catchup_grace_hours: float = Field(6, ge=0)
+    #: On SIGTERM/SIGINT, in-flight work gets this long to finish.
+    shutdown_timeout_seconds: float = Field(30, gt=0)
+    #: "HOST:PORT" of /healthz, /readyz and /metrics; off when unset.
+    http: str | None = Field(None, pattern=r"^[^\s:]+:\d+$")
+    #: "text" or "json" (one JSON object a line, with feed/outlet/subscriber ids).
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
 class TaggingSettings(_Strict):
     """Extra topics, keywords and region names for the tagger."""
 
@@ -237,6 +265,7 @@ class Config(_Strict):
     smtp: SmtpSettings = SmtpSettings()
     output: OutputSettings = OutputSettings()
     tagging: TaggingSettings = TaggingSettings()
+    daemon: DaemonSettings = DaemonSettings()
     digest: DigestSettings = DigestSettings()
     retention: RetentionSettings = RetentionSettings()
     fulltext: FullTextSettings = FullTextSettings()

@@ -1,0 +1,333 @@
+"""`newsdigest run`: the long-running service.
+
+APScheduler (3.x) runs the periodic jobs; the schedule of each feed stays in the feeds
+table, so a tick only *claims* what is due:
+
+- fetch tick: claim due feeds in batches (leases; SKIP LOCKED on PostgreSQL), fetch them,
+  store, repeat while due feeds remain and no stop was asked;
+- digest tick: send the digests whose time has come (the delivery ledger decides who
+  sends what, across daemons);
+- full-text backlog, and a daily prune.
+
+Signals: SIGTERM/SIGINT stop claiming, let in-flight work finish within the shutdown
+timeout, release the leases of what did not finish, and exit 0. SIGHUP reloads the
+configuration (a broken file is refused with a log line and the old one stays).
+On SQLite only one daemon may run per database file (a lock file beside it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from ingest import store
+from newsdigest.app import App
+from newsdigest.config import Config, load_config
+from newsdigest.errors import ConfigError, NewsdigestError
+from newsdigest.metrics import Metrics
+
+log = logging.getLogger("newsdigest.daemon")
+
+
+class DaemonError(NewsdigestError):
+    """The daemon cannot start."""
+
+
+def default_owner() -> str:
+    """A name unique to this process, written on the leases it holds."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@contextlib.contextmanager
+def single_daemon_lock(database_url: str) -> Iterator[None]:
+    """On SQLite, refuse a second daemon on the same database file."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        yield
+        return
+    path = Path(f"{url.database}.daemon.lock")
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise DaemonError(
+                f"another newsdigest daemon ({holder}) already runs on {url.database}; "
+                "SQLite allows one daemon per database file (use PostgreSQL for several)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
+@dataclass
+class _Health:
+    scheduler_running: bool = False
+    last_fetch_round: datetime | None = None
+
+
+class Daemon:
+    """The scheduler, its jobs and the optional HTTP endpoint, around one App."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None = None,
+        http: str | None = None,
+        owner: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.http = http or config.daemon.http
+        self.owner = owner or default_owner()
+        self.clock = clock
+        self.metrics = Metrics()
+        self.health = _Health()
+        self.stopping = threading.Event()
+        self.app = App.open(config, clock=clock)
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            timezone=UTC,
+        )
+        self._server: ThreadingHTTPServer | None = None
+        self._catchup_done = False
+
+    # ------------------------------------------------------------ jobs
+
+    def _schedule_jobs(self) -> None:
+        d = self.config.daemon
+        hour, minute = (int(part) for part in d.prune_at.split(":"))
+        jobs: list[tuple[str, Callable[[], None], Any]] = [
+            ("fetch", self.fetch_tick, IntervalTrigger(seconds=d.fetch_tick_seconds)),
+            ("digest", self.digest_tick, IntervalTrigger(seconds=d.digest_tick_seconds)),
+            ("fulltext", self.fulltext_tick, IntervalTrigger(seconds=d.fulltext_tick_seconds)),
+            ("prune", self.prune_tick, CronTrigger(hour=hour, minute=minute, timezone=UTC)),
+        ]
+        for job_id, func, trigger in jobs:
+            # Explicit ids and replace_existing: a reload reschedules, never duplicates.
+            self.scheduler.add_job(
+                self._guarded(job_id, func),
+                trigger,
+                id=job_id,
+                replace_existing=True,
+                next_run_time=datetime.now(UTC) if job_id in ("fetch", "digest") else None,
+            )
+
+    def _guarded(self, job_id: str, func: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            if self.stopping.is_set():
+                return
+            self.metrics.ticks.labels(job=job_id).inc()
+            try:
+                func()
+            except Exception:  # a failing tick is logged; the next one tries again
+                self.metrics.tick_errors.labels(job=job_id).inc()
+                log.exception("%s tick failed", job_id, extra={"job": job_id})
+
+        return run
+
+    def fetch_tick(self) -> None:
+        """Claim due feeds in batches and fetch them, until none is due or a stop is asked."""
+        d = self.config.daemon
+        pipeline = self.app.pipeline()
+        while not self.stopping.is_set():
+            now = self.clock()
+            with self.app.session() as session, session.begin():
+                claimed = store.claim_due_feeds(
+                    session,
+                    owner=self.owner,
+                    now=now,
+                    lease=timedelta(seconds=d.lease_seconds),
+                    limit=d.claim_batch,
+                )
+            if not claimed:
+                break
+            self.metrics.leases.set(len(claimed))
+            for c in claimed:
+                if c.due_at is not None:
+                    self.metrics.schedule_lag.observe(max(0.0, (now - c.due_at).total_seconds()))
+            report = asyncio.run(
+                pipeline.run([c.ref for c in claimed], on_result=self.metrics.fetch_done)
+            )
+            self.metrics.leases.set(0)
+            self.health.last_fetch_round = self.clock()
+            log.info(
+                "fetched %d feeds: %d new articles, %d failed",
+                len(report.outcomes),
+                report.new_articles,
+                len(report.failed),
+                extra={"owner": self.owner},
+            )
+        # Leases of feeds whose fetch never got recorded (cancelled, crashed) go back.
+        with self.app.session() as session, session.begin():
+            store.release_leases(session, owner=self.owner)
+
+    def digest_tick(self) -> None:
+        from newsdigest.send_job import send_digests
+
+        grace = None if self._catchup_done else self.config.daemon.catchup_grace_hours
+        report = send_digests(self.app, worker=self.owner, max_lateness=_hours(grace))
+        self._catchup_done = True
+        for outcome in report.outcomes:
+            self.metrics.digests.labels(outcome=outcome.outcome).inc()
+            log.info(
+                "digest %s: %s %s",
+                outcome.outcome,
+                outcome.email,
+                outcome.detail,
+                extra={"subscriber": outcome.email},
+            )
+
+    def fulltext_tick(self) -> None:
+        try:
+            from newsdigest.fulltext_job import run_fulltext_backlog
+        except ImportError:  # full-text extraction not installed in this build
+            return
+        run_fulltext_backlog(self.app)
+
+    def prune_tick(self) -> None:
+        from newsdigest.prune_job import prune
+
+        prune(self.app)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._schedule_jobs()
+        self.scheduler.start()
+        self.health.scheduler_running = True
+        if self.http:
+            self._start_http(self.http)
+        log.info("newsdigest daemon %s started", self.owner, extra={"owner": self.owner})
+
+    def stop(self) -> None:
+        """Stop claiming, let in-flight jobs finish within the timeout, release leases."""
+        self.stopping.set()
+        timeout = self.config.daemon.shutdown_timeout_seconds
+        finisher = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
+        finisher.start()
+        finisher.join(timeout)
+        if finisher.is_alive():
+            log.warning("in-flight work did not finish within %.0f s; leaving it", timeout)
+        self.health.scheduler_running = False
+        with contextlib.suppress(Exception), self.app.session() as session, session.begin():
+            released = store.release_leases(session, owner=self.owner)
+            if released:
+                log.info("released %d leases", released)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        self.app.close()
+        log.info("newsdigest daemon %s stopped", self.owner)
+
+    def reload(self) -> None:
+        """Re-read the configuration; keep the old one when the new one is broken."""
+        if self.config_path is None:
+            log.warning("SIGHUP: no config file to reload")
+            return
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("SIGHUP: the new configuration is refused, keeping the old one: %s", exc)
+            return
+        if new.database != self.config.database:
+            log.error("SIGHUP: changing the database needs a restart; keeping the old config")
+            return
+        self.config = new
+        self.app.config = new
+        self.app.sync_config_outlets()
+        self._schedule_jobs()
+        log.info("SIGHUP: configuration reloaded from %s", self.config_path)
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.health.scheduler_running:
+            return False, "scheduler not running"
+        try:
+            with self.app.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return False, f"database unreachable: {type(exc).__name__}"
+        return True, "ready"
+
+    def _start_http(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        daemon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/healthz":
+                    self._send(200, b"ok\n", "text/plain")
+                elif self.path == "/readyz":
+                    ok, why = daemon.ready()
+                    self._send(200 if ok else 503, f"{why}\n".encode(), "text/plain")
+                elif self.path == "/metrics":
+                    self._send(200, daemon.metrics.exposition(), "text/plain; version=0.0.4")
+                else:
+                    self._send(404, b"not found\n", "text/plain")
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, int(port)), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        log.info("observability endpoint on http://%s/ (healthz, readyz, metrics)", address)
+
+
+def _hours(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(hours=value)
+
+
+def run_forever(daemon: Daemon) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the exit code."""
+    stop = threading.Event()
+    hup = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: hup.set())
+    with single_daemon_lock(daemon.config.database):
+        daemon.start()
+        try:
+            while not stop.is_set():
+                stop.wait(0.5)
+                if hup.is_set():
+                    hup.clear()
+                    daemon.reload()
+        finally:
+            daemon.stop()
+    return 0
