@@ -850,3 +850,65 @@ def count_leases(session: Session, *, now: datetime) -> dict[str, int]:
         .group_by(Feed.lease_owner)
     ).all()
     return {owner: count for owner, count in rows}
+
+
+# ---------------------------------------------------------------- health report
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealthReport:
+    """What `newsdigest status` shows about the feeds."""
+
+    total: int
+    healthy: int
+    failing: int
+    gone: int
+    disabled: int
+    never_fetched: int
+    due_backlog: int
+    last_fetch: datetime | None
+    not_modified_share: float | None
+    failures: tuple[FeedInfo, ...]
+    silent: tuple[FeedInfo, ...]
+    degraded_keys: tuple[FeedInfo, ...]
+    leases: dict[str, int]
+
+
+def feed_health(
+    session: Session, *, now: datetime, silent_factor: float = 5.0, top: int = 10
+) -> FeedHealthReport:
+    """Feeds by health, the due backlog, and the feeds a person should look at.
+
+    A feed is *silent* when nothing new came for ``silent_factor`` times its usual gap
+    (its adapted interval), and for at least a day.
+    """
+    feeds = list_feeds(session)
+    active = [f for f in feeds if f.enabled and not f.gone]
+    fetched = [f for f in feeds if f.last_fetched_at is not None]
+    not_modified = sum(1 for f in fetched if f.last_status == "not_modified")
+    failing = sorted(
+        (f for f in active if f.error_count > 0),
+        key=lambda f: (f.failing_since or now, f.id),
+    )
+
+    def is_silent(f: FeedInfo) -> bool:
+        if f.last_new_entry_at is None or f.interval_seconds is None or f.error_count:
+            return False
+        quiet = (now - f.last_new_entry_at).total_seconds()
+        return quiet > max(86400.0, silent_factor * f.interval_seconds)
+
+    return FeedHealthReport(
+        total=len(feeds),
+        healthy=sum(1 for f in active if f.error_count == 0 and f.last_fetched_at is not None),
+        failing=len(failing),
+        gone=sum(1 for f in feeds if f.gone),
+        disabled=sum(1 for f in feeds if not f.enabled),
+        never_fetched=sum(1 for f in active if f.last_fetched_at is None),
+        due_backlog=sum(1 for f in active if f.next_due_at is None or f.next_due_at <= now),
+        last_fetch=max((f.last_fetched_at for f in fetched if f.last_fetched_at), default=None),
+        not_modified_share=not_modified / len(fetched) if fetched else None,
+        failures=tuple(failing[:top]),
+        silent=tuple(sorted((f for f in active if is_silent(f)), key=lambda f: f.id)[:top]),
+        degraded_keys=tuple(f for f in feeds if f.key_policy != "guid")[:top],
+        leases=count_leases(session, now=now),
+    )

@@ -630,6 +630,70 @@ def run(
     raise typer.Exit(run_forever(daemon))
 
 
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """One screen on the service: feeds by health, backlog, digests, what to look at."""
+    from newsdigest.status import collect_status
+
+    with _app() as instance:
+        st = collect_status(instance)
+    f = st.feeds
+    if as_json:
+        data = {
+            "feeds": {
+                "total": f.total,
+                "healthy": f.healthy,
+                "failing": f.failing,
+                "gone": f.gone,
+                "disabled": f.disabled,
+                "never_fetched": f.never_fetched,
+                "due_backlog": f.due_backlog,
+                "last_fetch": _iso(f.last_fetch) if f.last_fetch else None,
+                "not_modified_share": f.not_modified_share,
+                "leases": f.leases,
+            },
+            "failing": [_feed_json(x) for x in f.failures],
+            "silent": [_feed_json(x) for x in f.silent],
+            "degraded_keys": [_feed_json(x) for x in f.degraded_keys],
+            "next_digests": [{"email": d.email, "at": _iso(d.at)} for d in st.next_digests],
+            "deliveries_last_day": st.deliveries_last_day,
+            "articles": st.articles,
+        }
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    share = f"{f.not_modified_share:.0%}" if f.not_modified_share is not None else "-"
+    out.print(
+        f"[bold]feeds[/bold] {f.total}: {f.healthy} healthy, {f.failing} failing, {f.gone} gone, "
+        f"{f.disabled} disabled, {f.never_fetched} never fetched",
+        highlight=False,
+    )
+    out.print(
+        f"due now: {f.due_backlog}   last fetch: {_when(f.last_fetch)}   "
+        f"not modified (304 or same body): {share}   articles: {st.articles}",
+        highlight=False,
+    )
+    if f.leases:
+        held = ", ".join(f"{owner}: {n}" for owner, n in sorted(f.leases.items()))
+        out.print(f"leases held: {held}", highlight=False)
+    deliveries = ", ".join(f"{n} {k}" for k, n in sorted(st.deliveries_last_day.items()))
+    out.print(f"digests in the last 24 h: {deliveries or 'none'}", highlight=False)
+    for title, rows, reason in (
+        ("failing feeds", f.failures, lambda x: f"since {_when(x.failing_since)}: {x.last_error}"),
+        ("silent feeds", f.silent, lambda x: f"nothing new since {_when(x.last_new_entry_at)}"),
+        ("feeds whose guids repeat", f.degraded_keys, lambda x: f"keyed by {x.key_policy}"),
+    ):
+        if rows:
+            out.print(f"[bold]{title}[/bold]", highlight=False)
+            for x in rows:
+                out.print(f"  {x.id} {x.url}: {reason(x)}", highlight=False)
+    if st.next_digests:
+        out.print("[bold]next digests[/bold]", highlight=False)
+        for d in st.next_digests:
+            out.print(f"  {_when(d.at)} UTC  {d.email}", highlight=False)
+
+
 # ---------------------------------------------------------------- db
 
 

@@ -269,3 +269,37 @@ def test_config_topics_and_region_aliases_apply_after_retag(
     titles = [json.loads(line)["title"] for line in capsys.readouterr().out.splitlines()]
     assert any("Dakar Rally" in t for t in titles)
     assert SEED_TITLE not in titles
+
+
+def test_status_shows_health_and_no_secret(
+    tmp_path: Path,
+    database_url: str,
+    httpserver: HTTPServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ND_TEST_SMTP_PASSWORD", "hunter2-very-secret")
+    config = write_config(
+        tmp_path,
+        database_url,
+        "smtp:\n  password: ${ND_TEST_SMTP_PASSWORD}\n"
+        "subscribers:\n  - email: me@example.org\n    timezone: Asia/Baghdad\n",
+    )
+    urls = serve_snapshots(httpserver)
+    httpserver.expect_request("/broken.xml").respond_with_data("no", status=500)
+    run(config, "feeds", "add", urls["al-jazeera"])
+    run(config, "feeds", "add", httpserver.url_for("/broken.xml"))
+    assert run(config, "fetch") == 1
+    capsys.readouterr()
+    assert run(config, "status", "--json") == 0
+    text = capsys.readouterr().out
+    assert "hunter2" not in text
+    data = json.loads(text)
+    assert data["feeds"]["total"] == 2
+    assert data["feeds"]["healthy"] == 1 and data["feeds"]["failing"] == 1
+    assert data["failing"][0]["last_error"] == "HTTP 500 INTERNAL SERVER ERROR"
+    assert [d["email"] for d in data["next_digests"]] == ["me@example.org"]
+    assert data["articles"] > 0
+    assert run(config, "status") == 0
+    screen = capsys.readouterr().out
+    assert "1 failing" in screen and "HTTP 500" in screen and "hunter2" not in screen
