@@ -1,0 +1,241 @@
+"""Full-text search over articles' title and text: SQLite FTS5 and PostgreSQL tsvector.
+
+Usage::
+
+    hits = search_articles(session, 'joint economic zone', limit=20)
+    hits[0].article.title, hits[0].rank, snippet_text(hits[0].snippet)
+
+One interface over two engines. The index is kept current by the database itself
+(migration 0005: FTS5 triggers on SQLite, a generated ``tsvector`` column on PostgreSQL),
+so storing, updating or deleting an article needs no call here. Both engines split
+words on Unicode boundaries and neither stems, so a query behaves alike on both: every
+word (or "quoted phrase") must occur, the title counts more than the text, and the rank
+is bm25 on SQLite and ``ts_rank`` on PostgreSQL (higher is better; comparable within one
+result list only). SQLite also folds diacritics ("economica" finds "económica");
+PostgreSQL would need the ``unaccent`` extension for that, which we do not require.
+
+The user's text never reaches the query language: it is cut into words and phrases, and
+each is handed over as a quoted FTS5 string or a bound ``phraseto_tsquery`` argument, so
+quotes, ``*``, ``NEAR``, ``-`` or ``:`` are searched for, never interpreted.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from ingest.errors import IngestError
+from ingest.records import ArticleInfo
+
+# Private-use characters mark matches inside snippets: they never occur in stored text
+# (feeds have no business sending them), unlike brackets or asterisks.
+_MARK_START = "\ue000"
+_MARK_STOP = "\ue001"
+_SNIPPET_WORDS = 24
+MAX_QUERY_CHARS = 1000
+MAX_QUERY_PHRASES = 32
+DEFAULT_LIMIT = 20
+# bm25 column weights (title, text): a word in the headline says more than one in the body.
+_BM25_WEIGHTS = (10.0, 1.0)
+
+_HAS_WORD = re.compile(r"\w")
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Co"})
+
+#: Tables, columns and indexes of the search index, which Alembic must not see as strays.
+SQLITE_INDEX_TABLE = "articles_fts"
+POSTGRES_COLUMN = "search_vector"
+POSTGRES_INDEX = "ix_articles_search_vector"
+
+
+class EmptyQueryError(IngestError, ValueError):
+    """The query has no word to search for."""
+
+
+@dataclass(frozen=True, slots=True)
+class SnippetPart:
+    """A piece of a snippet; ``match`` when it is one of the query's words."""
+
+    text: str
+    match: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One article found, its rank (higher is better) and a snippet of its text."""
+
+    article: ArticleInfo
+    rank: float
+    snippet: tuple[SnippetPart, ...]
+
+
+def snippet_text(parts: Sequence[SnippetPart]) -> str:
+    """The snippet as plain text."""
+    return "".join(p.text for p in parts)
+
+
+def parse_query(query: str) -> tuple[str, ...]:
+    """The phrases of a query: each "quoted part" is one, every other word is one.
+
+    Pieces without a letter or digit are dropped (they would match nothing); an
+    unbalanced quote runs to the end. Pure: no database, no escaping yet.
+    """
+    # Control characters (NUL ends an FTS5 string; PostgreSQL refuses it), lone surrogates
+    # and private-use characters (our snippet marks) become spaces; format characters
+    # such as ZWNJ stay, Persian and Indic words need them.
+    cleaned = "".join(
+        " " if unicodedata.category(ch) in _DROPPED_CATEGORIES else ch
+        for ch in query[:MAX_QUERY_CHARS]
+    )
+    phrases: list[str] = []
+    for position, part in enumerate(cleaned.split('"')):
+        quoted = position % 2 == 1
+        pieces = [" ".join(part.split())] if quoted else part.split()
+        phrases.extend(p for p in pieces if _HAS_WORD.search(p))
+    return tuple(phrases[:MAX_QUERY_PHRASES])
+
+
+def fts5_match_expression(phrases: Sequence[str]) -> str:
+    """An FTS5 MATCH expression requiring every phrase, each as a literal string.
+
+    Inside an FTS5 string only the double quote is special (doubled to escape it), so
+    no operator, column filter or prefix mark of the user's can take effect.
+    """
+    return " ".join('"' + p.replace('"', '""') + '"' for p in phrases)
+
+
+def _parts(marked: str) -> tuple[SnippetPart, ...]:
+    out: list[SnippetPart] = []
+    for chunk in marked.split(_MARK_START):
+        match, stop, rest = chunk.partition(_MARK_STOP)
+        if stop:
+            out.append(SnippetPart(match, True))
+            chunk = rest
+        if chunk:
+            out.append(SnippetPart(chunk, False))
+    # ts_headline marks each word of a phrase apart; rejoin "a" " " "b" into one match.
+    merged: list[SnippetPart] = []
+    for part in out:
+        if merged and part.match and merged[-1].match:
+            merged[-1] = SnippetPart(merged[-1].text + part.text, True)
+        else:
+            merged.append(part)
+    return tuple(merged)
+
+
+def _search_sqlite(session: Session, phrases: Sequence[str], limit: int) -> list[Any]:
+    title_weight, text_weight = _BM25_WEIGHTS
+    return list(
+        session.execute(
+            text(
+                f"""
+                SELECT rowid AS id,
+                       -bm25(articles_fts, {title_weight}, {text_weight}) AS score,
+                       snippet(articles_fts, 1, :start, :stop, '…', {_SNIPPET_WORDS}) AS snip
+                FROM articles_fts
+                WHERE articles_fts MATCH :match
+                ORDER BY score DESC, rowid DESC
+                LIMIT :limit
+                """
+            ),
+            {
+                "match": fts5_match_expression(phrases),
+                "start": _MARK_START,
+                "stop": _MARK_STOP,
+                "limit": limit,
+            },
+        ).all()
+    )
+
+
+def _search_postgres(session: Session, phrases: Sequence[str], limit: int) -> list[Any]:
+    # Each phrase is a bound argument of phraseto_tsquery: PostgreSQL's own parser splits
+    # it exactly as it split the stored text, and no tsquery syntax is ever written.
+    query = " && ".join(f"phraseto_tsquery('simple', :p{i})" for i in range(len(phrases)))
+    params: dict[str, Any] = {f"p{i}": p for i, p in enumerate(phrases)}
+    params["limit"] = limit
+    params["options"] = (
+        f"StartSel={_MARK_START}, StopSel={_MARK_STOP}, MaxWords={_SNIPPET_WORDS}, "
+        f"MinWords={_SNIPPET_WORDS // 2}, ShortWord=0"
+    )
+    return list(
+        session.execute(
+            text(
+                f"""
+                WITH q AS (SELECT {query} AS query),
+                hits AS (
+                    SELECT a.id, ts_rank(a.search_vector, q.query, 1) AS score
+                    FROM articles a, q
+                    WHERE a.search_vector @@ q.query
+                    ORDER BY score DESC, a.id DESC
+                    LIMIT :limit
+                )
+                SELECT hits.id, hits.score,
+                       ts_headline('simple', left(a.content_text, 100000), q.query, :options)
+                           AS snip
+                FROM hits JOIN articles a ON a.id = hits.id, q
+                ORDER BY hits.score DESC, hits.id DESC
+                """
+            ),
+            params,
+        ).all()
+    )
+
+
+def search_articles(session: Session, query: str, *, limit: int = DEFAULT_LIMIT) -> list[SearchHit]:
+    """Articles whose title or text contain every word and phrase of ``query``, best first.
+
+    Raises EmptyQueryError when the query has nothing to search for.
+    """
+    from ingest.store import articles_by_ids  # the store imports nothing of ours
+
+    phrases = parse_query(query)
+    if not phrases:
+        raise EmptyQueryError(
+            f"nothing to search for in {query!r}: give at least one word (letters or digits)"
+        )
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        rows = _search_sqlite(session, phrases, limit)
+    elif dialect == "postgresql":
+        rows = _search_postgres(session, phrases, limit)
+    else:
+        raise IngestError(f"full-text search is not available on the {dialect} engine")
+    articles = articles_by_ids(session, [row.id for row in rows])
+    return [
+        SearchHit(articles[row.id], float(row.score), _parts(row.snip or ""))
+        for row in rows
+        if row.id in articles
+    ]
+
+
+def is_search_index_object(name: str | None, type_: str, table: str | None = None) -> bool:
+    """Whether a database object belongs to the engine-specific search index."""
+    if name is None:
+        return False
+    if type_ == "table":
+        return name == SQLITE_INDEX_TABLE or name.startswith(SQLITE_INDEX_TABLE + "_")
+    if type_ == "column":
+        return name == POSTGRES_COLUMN and table == "articles"
+    if type_ == "index":
+        return name == POSTGRES_INDEX
+    return False
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic ``include_object`` hook: leave the search index out of autogenerate.
+
+    It is created by hand in migration 0005 (engine-specific DDL) and has no model, so
+    without this hook autogenerate would offer to drop it.
+    """
+    if not reflected or compare_to is not None:
+        return True
+    table = getattr(getattr(obj, "table", None), "name", None)
+    return not is_search_index_object(name, type_, table)
