@@ -23,6 +23,10 @@ import base64
 import hashlib
 import hmac
 import re
+from email import policy as email_policy
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
+from email.message import EmailMessage
+from typing import Any
 from urllib.parse import quote
 
 from digest.errors import DigestError
@@ -94,3 +98,32 @@ def unsubscribe_url(public_url: str, token: str) -> str:
 def unsubscribe_mailto(mailbox: str, token: str) -> str:
     """A mailto: URL asking ``mailbox`` to unsubscribe (the List-Unsubscribe fallback)."""
     return f"mailto:{quote(mailbox, safe='@')}?subject={quote('unsubscribe ' + token, safe='')}"
+
+
+class _UrlListHeader(UnstructuredHeader):
+    """A header of <URL> items folded between items, never RFC 2047-encoded.
+
+    The email package folds a long unstructured header by turning it into encoded words,
+    which no mail client reads as URLs; List-Unsubscribe must stay literal (RFC 2369).
+    """
+
+    def fold(self, *, policy: Any) -> str:
+        items = [item.strip() for item in re.split(r"(?<=>)\s*,\s*", str(self)) if item.strip()]
+        return f"{self.name}: " + f",{policy.linesep} ".join(items) + policy.linesep
+
+
+_registry = HeaderRegistry()
+_registry.map_to_type("list-unsubscribe", _UrlListHeader)
+#: The default policy, except that List-Unsubscribe keeps its URLs literal.
+MESSAGE_POLICY = email_policy.default.clone(header_factory=_registry)
+
+
+def set_list_unsubscribe(message: EmailMessage, *urls: str) -> None:
+    """Replace List-Unsubscribe with ``urls`` (mailto: first, then https), literal.
+
+    Each URL is stripped of CR, LF and angle brackets, so none can end the header.
+    """
+    clean = ["".join(ch for ch in url if ch not in "\r\n<>").strip() for url in urls]
+    message.policy = MESSAGE_POLICY  # only changes how headers set from now on are made
+    del message["List-Unsubscribe"]
+    message["List-Unsubscribe"] = ", ".join(f"<{url}>" for url in clean if url)

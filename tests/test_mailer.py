@@ -98,6 +98,7 @@ class Handler:
     fault_at: str = "DATA"
     refuse: dict[str, str] = field(default_factory=dict)
     accepted: list[EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     peers: set[Any] = field(default_factory=set)
     auth: list[tuple[str, str]] = field(default_factory=list)
@@ -145,6 +146,7 @@ class Handler:
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
             self.accepted.append(message)  # type: ignore[arg-type]
+            self.raw.append(envelope.original_content or envelope.content)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             self.peers.add(session.peer)
         return "250 2.0.0 Accepted"
