@@ -106,6 +106,10 @@ def main() -> int:
         try:
             report = app.fetch(all_feeds=True)
             built = build_digests(app, out_dir=out_dir)
+            from newsdigest.send_job import write_demo_outbox  # delivery: issue 7
+
+            mailed = write_demo_outbox(app)  # each subscriber's next email, as .eml files
+            console.print(f"{mailed.count('sent')} emails in {out_dir / 'outbox'}")
         finally:
             app.close()
     table = Table(title="newsdigest demo")

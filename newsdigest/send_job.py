@@ -559,5 +559,8 @@ def write_demo_outbox(app: App, *, folder: Path | None = None) -> SendReport:
             ),
         }
     )
+    # The demo's store starts empty each time; so does its outbox.
+    for stale in outbox_folder(config).glob("*.eml"):
+        stale.unlink()
     later = App(config=config, engine=app.engine, clock=lambda: app.clock() + timedelta(days=1))
     return send_digests(later, env={})
