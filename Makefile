@@ -27,5 +27,8 @@ eval: $(STAMP)
 	bash ../shared/eval/run_tagger.sh -o out/eval-pred.jsonl "$(abspath $(BIN))/newsdigest tag --json -"
 	$(BIN)/python ../shared/eval/score.py out/eval-pred.jsonl
 
+bench-send: $(STAMP)
+	$(BIN)/python benchmarks/bench_send.py --write
+
 clean:
 	rm -rf out .pytest_cache

@@ -22,7 +22,9 @@ connection, paced), so an async client would buy nothing but a dependency.
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -147,6 +149,10 @@ class SmtpMailer:
             raise SmtpSetupError(f"TLS with {self._where()} failed: {exc}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise TemporaryDeliveryError(f"cannot connect to {self._where()}: {exc}") from exc
+        # Each command waits for its reply, so Nagle's algorithm only adds delayed-ACK stalls
+        # (about 40 ms a message on Linux loopback).
+        with contextlib.suppress(OSError, AttributeError):
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self._greet(smtp)
         except BaseException:
