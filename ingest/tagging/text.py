@@ -20,6 +20,7 @@ _ARABIC_MARKS = re.compile("[\u064b-\u0652\u0670\u0640]")
 # Sentence ends, found with str.find (regex scanning is slow on long texts); a break counts
 # only when the next sentence does not start in lower case ("a U.S. engine maker").
 _SENTENCE_ENDS = (". ", "! ", "? ", '." ', ".” ", ".' ", "?” ", "\n", "。", "！", "？", "؟ ", "۔ ")
+_ASCII_SENTENCE_ENDS = tuple(sep for sep in _SENTENCE_ENDS if sep.isascii())
 _DATELINE = re.compile(
     r"\A\s*(?P<place>[^\W\d_][^\n,—–(]{1,40}?)"
     r"(?:,\s*(?P<qual>[^\n—–(]{1,40}?))?"
@@ -60,7 +61,8 @@ class Sentences:
     def __init__(self, text: str) -> None:
         self.text = text
         ends = set()
-        for sep in _SENTENCE_ENDS:
+        # The separators outside ASCII cannot occur in ASCII text (``isascii`` is O(1)).
+        for sep in _ASCII_SENTENCE_ENDS if text.isascii() else _SENTENCE_ENDS:
             i = text.find(sep)
             while i != -1:
                 ends.add(i + len(sep))

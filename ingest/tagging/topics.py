@@ -9,6 +9,7 @@ categories add a hint.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -47,13 +48,22 @@ class TopicScore:
     evidence: tuple[str, ...]
 
 
-def _category_topics(categories: Iterable[str], topics: Iterable[str]) -> set[str]:
-    """Topics a feed's own category labels name ("Politics", "Business & Economy", "Sport")."""
+@functools.lru_cache(maxsize=8)
+def _category_words(topics: tuple[str, ...]) -> dict[str, str]:
     by_word: dict[str, str] = {}
     for t in topics:
         for part in _CATEGORY_SPLIT.split(t):
             by_word.setdefault(part, t)
     by_word.update(_CATEGORY_WORDS)
+    return by_word
+
+
+def _category_topics(categories: Iterable[str], topics: Iterable[str]) -> set[str]:
+    """Topics a feed's own category labels name ("Politics", "Business & Economy", "Sport")."""
+    categories = tuple(categories)
+    if not categories:
+        return set()
+    by_word = _category_words(tuple(topics))
     out = set()
     for cat in categories:
         for word in _CATEGORY_SPLIT.split(cat.casefold()):
