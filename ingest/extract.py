@@ -18,6 +18,9 @@ from ingest.normalize import detect_language, html_to_text, normalize_language_t
 
 #: Below this many characters an extraction is a fragment, not an article.
 MIN_EXTRACTED_CHARS = 200
+#: The page's text must be this much longer than the feed's to be worth replacing it
+#: (the same text with other whitespace or a byline is no gain).
+MIN_GAIN = 1.1
 #: At least this share of the feed text's distinct words must occur in the page's text;
 #: otherwise the page is another page (a paywall, a consent wall, an error page).
 MIN_SHARED_WORDS = 0.6
@@ -117,7 +120,7 @@ def judge_extraction(
     text = extraction.text
     if len(text) < MIN_EXTRACTED_CHARS:
         return Judgement(False, f"too short ({len(text)} characters)")
-    if len(text) <= len(feed_text):
+    if len(text) < len(feed_text) * MIN_GAIN:
         return Judgement(False, "no longer than the feed's own text")
     if extraction.link_share > MAX_LINK_SHARE:
         return Judgement(False, f"mostly links ({extraction.link_share:.0%} of the text)")

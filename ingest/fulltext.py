@@ -8,7 +8,8 @@ Usage::
 Which articles: those of outlets marked ``full_text`` and, unless
 ``FullTextOptions.short_summaries`` is off, any whose feed gave only a short summary
 (``articles.is_full`` false), first seen within ``max_age``, with a URL, not tried yet,
-or tried and failed for a temporary reason (fewer than ``max_attempts`` times), or
+or tried and failed for a temporary reason (fewer than ``max_attempts`` times, at least
+``retry_after`` ago), or
 edited by their feed since the last try (the feed's update put its summary back).
 
 How: in batches of ``batch_size``, pages are fetched with the feed fetcher
@@ -63,6 +64,8 @@ class FullTextOptions:
     max_age: timedelta = timedelta(hours=72)
     batch_size: int = 50
     max_attempts: int = 3
+    #: A temporary failure is tried again no sooner than this.
+    retry_after: timedelta = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,21 +182,16 @@ def pending_articles(
     now: datetime,
     options: FullTextOptions,
     limit: int,
-    tried_before: datetime | None = None,
 ) -> list[PendingArticle]:
-    """Articles whose page should be fetched now, newest first.
-
-    ``tried_before``: a temporary failure is tried again only if its last try was before
-    this instant (a run passes its start, so it does not retry the same page in a loop).
-    """
+    """Articles whose page should be fetched now, newest first."""
     wanted = Outlet.full_text.is_(True)
     if options.short_summaries:
         wanted = or_(wanted, Article.is_full.is_(False))
-    retry = (ArticleFullText.status == FullTextStatus.RETRY) & (
-        ArticleFullText.attempts < options.max_attempts
+    retry = (
+        (ArticleFullText.status == FullTextStatus.RETRY)
+        & (ArticleFullText.attempts < options.max_attempts)
+        & (ArticleFullText.tried_at <= now - options.retry_after)
     )
-    if tried_before is not None:
-        retry = retry & (ArticleFullText.tried_at < tried_before)
     rows = session.execute(
         select(
             Article.id,
@@ -292,7 +290,6 @@ async def process_backlog_async(
     on_outcome: Callable[[PageOutcome], None] | None = None,
 ) -> FullTextReport:
     """Work through the backlog in batches until it is empty or ``limit`` articles are done."""
-    started = clock()
     outcomes: list[PageOutcome] = []
     async with Fetcher(fetch_options) as fetcher:
         while limit is None or len(outcomes) < limit:
@@ -302,9 +299,7 @@ async def process_backlog_async(
                 else min(options.batch_size, limit - len(outcomes))
             )
             with Session(engine) as session:
-                batch = pending_articles(
-                    session, now=clock(), options=options, limit=size, tried_before=started
-                )
+                batch = pending_articles(session, now=clock(), options=options, limit=size)
             if not batch:
                 break
             results = await fetch_pages(fetcher, batch)
