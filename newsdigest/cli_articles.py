@@ -177,6 +177,7 @@ def fulltext(
                 max_age=timedelta(hours=settings.max_age_hours),
                 batch_size=settings.batch_size,
                 max_attempts=settings.max_attempts,
+                retry_after=timedelta(minutes=settings.retry_after_minutes),
             ),
             clock=instance.clock,
             limit=limit,

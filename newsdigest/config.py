@@ -210,6 +210,8 @@ class FullTextSettings(_Strict):
     batch_size: int = Field(50, ge=1, le=1000)
     #: Tries of a page that failed for a temporary reason (timeout, 5xx, 429).
     max_attempts: int = Field(3, ge=1, le=20)
+    #: Minutes before such a page is tried again.
+    retry_after_minutes: int = Field(30, ge=1)
 
 
 class OutputSettings(_Strict):
