@@ -529,3 +529,31 @@ def test_the_backlog_fills_in_farm_entries(engine: Engine, farm: tuple[str, Modu
             j = int(outcome.url.rsplit("/", 1)[-1].removesuffix(".html"))
             assert text is not None
             assert all(p in text for p in module.make_entry(1, 1, j).paragraphs)
+
+
+def test_an_outlet_marked_full_text_in_the_config_gets_its_pages_fetched(
+    tmp_path: Path, sqlite_url: str, httpserver: HTTPServer
+) -> None:
+    from newsdigest.db import open_database
+    from tests.test_cli import run, write_config
+
+    httpserver.expect_request("/whole").respond_with_data(
+        article_page(TITLE_EN, PARAGRAPHS_EN), content_type="text/html"
+    )
+    feed = "https://marked.example/feed.xml"
+    now = datetime.now(UTC)
+    link = httpserver.url_for("/whole")
+    engine = open_database(sqlite_url)
+    with Session(engine) as session, session.begin():
+        item = Item("whole", TITLE_EN, " ".join(PARAGRAPHS_EN[:4]), now - timedelta(hours=2), link)
+        store_feed(session, [item], outlet="Marked", feed=feed, now=now - timedelta(hours=1))
+    # With short_summaries off, only the outlet's mark makes its pages wanted.
+    settings = "fulltext:\n  short_summaries: false\n"
+    assert run(write_config(tmp_path, sqlite_url, settings), "fulltext") == 0
+    assert httpserver.log == []
+    marked = settings + f"outlets:\n  - name: Marked\n    full_text: true\n    feeds: [{feed}]\n"
+    assert run(write_config(tmp_path, sqlite_url, marked), "fulltext") == 0
+    assert [request.path for request, _ in httpserver.log] == ["/whole"]
+    text = article_by_url(engine, link).content_text
+    engine.dispose()
+    assert all(p in text for p in PARAGRAPHS_EN)
