@@ -6,10 +6,22 @@ Usage::
         async for result in fetcher.fetch_many(feeds):
             ...  # a FetchResult per feed, in completion order
 
-One pooled ``httpx.AsyncClient`` serves the whole run. Redirects are followed by hand, so
-that every hop is checked against the private-network rule and a permanent move (301/308
-all the way) is reported for the store to record. The body is read as a stream and the
-size limit is counted after decompression, so a gzip bomb stops at the limit.
+One pooled ``httpx.AsyncClient`` serves the whole run. Its transport is aiohttp's (the
+httpx-aiohttp package) by default: httpx's own pool spends most of its time in pool
+bookkeeping at 100 concurrent requests (encode/httpx#3215); docs/benchmarks.md has the
+figures. Redirects are followed by hand, so that every hop is checked against the
+private-network rule and a permanent move (301/308 all the way) is reported for the store
+to record. The body is read as a stream and the size limit is counted after decompression,
+so a gzip bomb stops at the limit.
+
+SSRF: with the aiohttp transport, names are resolved by :class:`PublicOnlyResolver` inside
+the connection itself, so the address that was checked is the address connected to (a DNS
+answer that changes between a check and the connect cannot slip a private address in). IP
+literals are checked before the request.
+
+Politeness (``ingest.politeness``): at most ``per_host`` requests at once per registrable
+domain, optionally spaced by ``min_delay_ms``; a 429 (or a 503 with Retry-After) slows every
+feed of that domain for the rest of the round.
 """
 
 from __future__ import annotations
@@ -18,17 +30,18 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from ingest.errors import FetchError
 from ingest.http_semantics import body_hash, parse_retry_after
+from ingest.politeness import DomainGate, domain_key
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
 DEFAULT_USER_AGENT = "newsdigest/0.1 (+https://github.com/newsdigest/newsdigest)"
@@ -53,6 +66,14 @@ class FetchOptions:
     max_redirects: int = 5
     user_agent: str = DEFAULT_USER_AGENT
     allow_private_networks: bool = False
+    #: Minimum time between the starts of two requests to one registrable domain.
+    min_delay_ms: int = 0
+    #: The spacing used instead for a domain that answered 429 (or 503 with Retry-After).
+    slowed_delay_ms: int = 1000
+    #: Domains (``politeness.domain_key``) slowed from the start: they asked to wait lately.
+    slowed_domains: frozenset[str] = field(default_factory=frozenset)
+    #: "aiohttp" (httpx's API on aiohttp's transport, the fast one) or "httpx" (its own pool).
+    client: Literal["aiohttp", "httpx"] = "aiohttp"
 
 
 class _TooLarge(Exception):
@@ -60,8 +81,8 @@ class _TooLarge(Exception):
 
 
 def host_key(url: str) -> str:
-    """The key the per-host limit is counted under."""
-    return (urlsplit(url).hostname or "").lower()
+    """The key the per-host limit is counted under: the registrable domain."""
+    return domain_key(url)
 
 
 def _refused_address(address: str) -> str | None:
@@ -97,18 +118,95 @@ async def check_public_address(url: str) -> None:
             raise FetchError(f"DNS lookup failed for {host}: {exc.strerror}", url) from None
         addresses = sorted({str(info[4][0]) for info in infos})
     for address in addresses:
-        label = _refused_address(address)
-        if label:
-            raise FetchError(
-                f"refused: {host} resolves to {label} address {address} "
-                "(set fetch.allow_private_networks: true to allow it)",
-                url,
-            )
+        _refuse(host, address, url)
+
+
+def _refuse(host: str, address: str, url: str) -> None:
+    label = _refused_address(address)
+    if label:
+        raise FetchError(
+            f"refused: {host} resolves to {label} address {address} "
+            "(set fetch.allow_private_networks: true to allow it)",
+            url,
+        )
+
+
+class _RefusedAddress(OSError):
+    """Raised inside aiohttp's connector; carries the one-line reason out through it."""
+
+
+def _public_only_resolver() -> Any:
+    """An aiohttp resolver that refuses names with any non-public address (see module doc)."""
+    from aiohttp.abc import AbstractResolver, ResolveResult
+    from aiohttp.resolver import ThreadedResolver
+
+    class PublicOnlyResolver(AbstractResolver):
+        def __init__(self) -> None:
+            self._inner = ThreadedResolver()
+
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[ResolveResult]:
+            answers = await self._inner.resolve(host, port, family)
+            for answer in answers:
+                try:
+                    _refuse(host, answer["host"], host)
+                except FetchError as exc:
+                    raise _RefusedAddress(str(exc)) from None
+            return answers
+
+        async def close(self) -> None:
+            await self._inner.close()
+
+    return PublicOnlyResolver()
+
+
+def _refusal_in(exc: BaseException) -> str | None:
+    seen: BaseException | None = exc
+    for _ in range(6):  # the chain is httpx error <- aiohttp error <- our OSError
+        if seen is None:
+            return None
+        if isinstance(seen, _RefusedAddress):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "os_error", None)
+    return None
+
+
+def _is_ip_literal(url: str) -> bool:
+    try:
+        ipaddress.ip_address(urlsplit(url).hostname or "")
+    except ValueError:
+        return False
+    return True
+
+
+def _describe_aiohttp(exc: BaseException, options: FetchOptions) -> str:
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"connect timeout after {options.connect_timeout:g} s"
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return f"read timeout: no data for {options.read_timeout:g} s"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"DNS lookup failed: {exc.os_error}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect: {exc.os_error}"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return f"the response body was cut off: {exc}"
+    return f"HTTP error: {exc or type(exc).__name__}"
 
 
 def _describe(exc: BaseException, options: FetchOptions) -> str:
     if isinstance(exc, FetchError):
         return str(exc)
+    refusal = _refusal_in(exc)
+    if refusal:
+        return refusal
+    cause = exc.__cause__
+    if cause is not None and type(cause).__module__.startswith("aiohttp"):
+        # httpx-aiohttp maps aiohttp's errors coarsely (a refused connection becomes a
+        # ConnectTimeout): describe the original.
+        return _describe_aiohttp(cause, options)
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connect timeout after {options.connect_timeout:g} s"
     if isinstance(exc, httpx.ReadTimeout):
@@ -134,21 +232,44 @@ class Fetcher:
         self.options = options or FetchOptions()
         self._client: httpx.AsyncClient | None = None
         self._global = asyncio.Semaphore(self.options.concurrency)
-        self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(self.options.per_host)
+        self.gate = DomainGate(
+            per_domain=self.options.per_host,
+            min_delay=self.options.min_delay_ms / 1000,
+            slowed_delay=self.options.slowed_delay_ms / 1000,
+            slowed=self.options.slowed_domains,
         )
 
     async def __aenter__(self) -> Fetcher:
         o = self.options
+        limits = httpx.Limits(
+            max_connections=o.concurrency, max_keepalive_connections=o.concurrency
+        )
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(o.read_timeout, connect=o.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=o.concurrency, max_keepalive_connections=o.concurrency
-            ),
+            limits=limits,
             headers={"User-Agent": o.user_agent, "Accept": ACCEPT},
             follow_redirects=False,
+            transport=self._aiohttp_transport() if o.client == "aiohttp" else None,
         )
         return self
+
+    def _aiohttp_transport(self) -> httpx.AsyncBaseTransport:
+        import aiohttp
+        from httpx_aiohttp import AiohttpTransport
+
+        o = self.options
+        connector = aiohttp.TCPConnector(
+            limit=o.concurrency,
+            limit_per_host=0,  # the DomainGate limits per outlet, not per host name
+            resolver=None if o.allow_private_networks else _public_only_resolver(),
+            ssl=httpx.create_ssl_context(),
+        )
+        # aiohttp's own decompression is off (httpx decodes, and our limit counts decoded
+        # bytes); cookies are not kept between feeds.
+        session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
+        )
+        return AiohttpTransport(client=session)
 
     async def __aexit__(
         self,
@@ -173,7 +294,9 @@ class Fetcher:
     async def fetch(self, feed: FeedRef) -> FetchResult:
         """Fetch one feed; every failure becomes a FetchResult with a one-line reason."""
         started = time.monotonic()
-        async with self._global, self._per_host[host_key(feed.url)]:
+        # The domain's slot first, then a global one: a task waiting for a busy outlet
+        # must not hold one of the global slots other outlets could use.
+        async with self.gate.slot(feed.url), self._global:
             try:
                 async with asyncio.timeout(self.options.timeout):
                     result = await self._fetch(feed)
@@ -181,6 +304,10 @@ class Fetcher:
                 result = FetchResult(
                     feed=feed, status=FetchStatus.FAILED, error=_describe(exc, self.options)
                 )
+        if result.status == FetchStatus.RETRY_LATER and (
+            result.http_status == 429 or result.retry_after is not None
+        ):
+            self.gate.slow_down(feed.url)
         elapsed = time.monotonic() - started
         return replace(result, elapsed_s=elapsed)
 
@@ -199,7 +326,10 @@ class Fetcher:
         for _hop in range(self.options.max_redirects + 1):
             if urlsplit(url).scheme not in ("http", "https"):
                 raise FetchError(f"unsupported URL scheme in {url!r}", url)
-            if not self.options.allow_private_networks:
+            if not self.options.allow_private_networks and (
+                self.options.client == "httpx" or _is_ip_literal(url)
+            ):
+                # The aiohttp transport checks names as it connects (PublicOnlyResolver).
                 await check_public_address(url)
             async with client.stream("GET", url, headers=headers) as response:
                 status = response.status_code

@@ -3,7 +3,10 @@
 The pipeline decides nothing: the fetcher, the parser, the normalizer, the schedule and
 the store each do their part, and this module calls them in order. Parsing and
 normalizing are CPU work, so they run in a process pool (both cores) while the event loop
-keeps fetching; each feed's outcome is stored in one transaction on a worker thread.
+keeps fetching. One writer stores the outcomes on a worker thread, in batches: whatever
+arrived while the previous batch was being written goes into one transaction (a warm round
+of 10,000 feeds is a handful of transactions, not 10,000); if a batch fails, its feeds
+are stored one by one, so one feed's failure never loses another's data.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ingest.errors import FeedParseError
 from ingest.fetch import Fetcher, FetchOptions
 from ingest.normalize import NormalizedEntry, entry_key, normalize_entry
 from ingest.parse import parse_feed
+from ingest.politeness import domain_key
 from ingest.records import OutletInfo
 from ingest.schedule import ScheduleInput, ScheduleSettings, hints_from, next_due
 from ingest.stories import dedupe_text
@@ -44,6 +48,10 @@ class PipelineOptions:
     pool_threshold: int = 20
     #: The tagger's rules with the config's extra topics and region aliases (None: defaults).
     tag_rules: TagRules | None = None
+    #: A write transaction holds at most this many feeds, and stops growing past this many
+    #: entries: few transactions in a warm round, short ones in a cold round.
+    batch_feeds: int = 500
+    batch_entries: int = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,86 +200,176 @@ class Pipeline:
         *,
         on_result: Callable[[FeedOutcome], None] | None = None,
     ) -> RoundReport:
-        """Fetch, parse and store every feed; one feed's failure never stops the others."""
-        outlets = await asyncio.to_thread(self._outlets, [f.id for f in feeds])
+        """Fetch, parse and store every feed; one feed's failure never stops the others.
+
+        Fetched feeds go to parsing (a process pool) and then to one writer, which stores
+        whatever has arrived since its last write in one transaction (see ``_write_batch``).
+        """
+        outlets, slowed = await asyncio.to_thread(self._round_facts, [f.id for f in feeds])
         executor: Executor | None = None
         if self.options.parse_workers > 0 and len(feeds) >= self.options.pool_threshold:
             executor = ProcessPoolExecutor(max_workers=self.options.parse_workers)
         outcomes: list[FeedOutcome] = []
-        pending: set[asyncio.Task[FeedOutcome]] = set()
+        ready: asyncio.Queue[_Fetched | None] = asyncio.Queue()
+        writer = asyncio.create_task(self._writer(ready, outlets, outcomes, on_result))
+        parsing: set[asyncio.Task[None]] = set()
+        fetch_options = replace(
+            self.options.fetch, slowed_domains=self.options.fetch.slowed_domains | slowed
+        )
         try:
-            async with Fetcher(self.options.fetch) as fetcher:
+            async with Fetcher(fetch_options) as fetcher:
                 async for result in fetcher.fetch_many(feeds):
-                    task = asyncio.create_task(self._handle(result, outlets, executor))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-                    if on_result is not None:
-                        task.add_done_callback(lambda t: on_result(t.result()))
-                    task.add_done_callback(lambda t: outcomes.append(t.result()))
-                if pending:
-                    await asyncio.gather(*pending)
+                    if result.status == FetchStatus.OK and result.body is not None:
+                        task = asyncio.create_task(self._parse(result, outlets, executor, ready))
+                        parsing.add(task)
+                        task.add_done_callback(parsing.discard)
+                    else:
+                        ready.put_nowait(_Fetched(result))
+                if parsing:
+                    await asyncio.gather(*parsing)
+            ready.put_nowait(None)
+            await writer
         finally:
+            writer.cancel()
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
         return RoundReport(tuple(sorted(outcomes, key=lambda o: o.feed_id)))
 
-    def _outlets(self, feed_ids: list[int]) -> dict[int, OutletInfo | None]:
+    def _round_facts(
+        self, feed_ids: list[int]
+    ) -> tuple[dict[int, OutletInfo | None], frozenset[str]]:
         with Session(self.engine) as session:
-            return store.feed_outlets(session, feed_ids)
+            outlets = store.feed_outlets(session, feed_ids)
+            slowed = store.slowed_feed_urls(session, now=self.clock())
+        return outlets, frozenset(domain_key(url) for url in slowed)
 
-    async def _handle(
-        self, result: FetchResult, outlets: dict[int, OutletInfo | None], executor: Executor | None
-    ) -> FeedOutcome:
+    async def _parse(
+        self,
+        result: FetchResult,
+        outlets: dict[int, OutletInfo | None],
+        executor: Executor | None,
+        ready: asyncio.Queue[_Fetched | None],
+    ) -> None:
         now = self.clock()
         prepared: PreparedFeed | None = None
         parse_error: str | None = None
-        if result.status == FetchStatus.OK and result.body is not None:
-            loop = asyncio.get_running_loop()
-            try:
-                outlet = outlets.get(result.feed.id)
-                prepared = await loop.run_in_executor(
-                    executor,
-                    prepare,
-                    result.body,
-                    result.headers,
-                    result.final_url or result.feed.url,
-                    now,
-                    outlet.country if outlet else None,
-                    self.options.tag_rules,
-                )
-            except FeedParseError as exc:
-                parse_error = str(exc)
-            except Exception as exc:  # a parser bug must not stop the round
-                log.exception("parsing %s failed", result.feed.url)
-                parse_error = f"cannot parse: {type(exc).__name__}: {exc}"[:300]
-            if prepared is not None and prepared.warning:
-                log.info("feed %s parsed with a warning: %s", result.feed.url, prepared.warning)
-        return await asyncio.to_thread(
-            self._store, result, prepared, parse_error, outlets.get(result.feed.id), now
+        loop = asyncio.get_running_loop()
+        try:
+            outlet = outlets.get(result.feed.id)
+            prepared = await loop.run_in_executor(
+                executor,
+                prepare,
+                result.body,
+                result.headers,
+                result.final_url or result.feed.url,
+                now,
+                outlet.country if outlet else None,
+                self.options.tag_rules,
+            )
+        except FeedParseError as exc:
+            parse_error = str(exc)
+        except Exception as exc:  # a parser bug must not stop the round
+            log.exception("parsing %s failed", result.feed.url)
+            parse_error = f"cannot parse: {type(exc).__name__}: {exc}"[:300]
+        if prepared is not None and prepared.warning:
+            log.info("feed %s parsed with a warning: %s", result.feed.url, prepared.warning)
+        # The body is parsed: drop it so that a queue of waiting feeds holds no bodies.
+        ready.put_nowait(_Fetched(replace(result, body=None), prepared, parse_error))
+
+    async def _writer(
+        self,
+        ready: asyncio.Queue[_Fetched | None],
+        outlets: dict[int, OutletInfo | None],
+        outcomes: list[FeedOutcome],
+        on_result: Callable[[FeedOutcome], None] | None,
+    ) -> None:
+        """Store what arrives, a batch at a time: everything queued while the last batch
+        was being written, up to the batch limits. Batches form by themselves; no timer."""
+        done = False
+        while not done:
+            first = await ready.get()
+            if first is None:
+                return
+            batch = [first]
+            entries = first.entry_count
+            while (
+                not ready.empty()
+                and len(batch) < self.options.batch_feeds
+                and entries < self.options.batch_entries
+            ):
+                item = ready.get_nowait()
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+                entries += item.entry_count
+            stored = await asyncio.to_thread(self._store_batch, batch, outlets)
+            outcomes.extend(stored)
+            if on_result is not None:
+                for outcome in stored:
+                    on_result(outcome)
+
+    def _store_batch(
+        self, batch: list[_Fetched], outlets: dict[int, OutletInfo | None]
+    ) -> list[FeedOutcome]:
+        """Store a batch in one transaction; if that fails, each feed in its own, so that one
+        feed's failure never loses another's data."""
+        now = self.clock()
+        try:
+            with self._write_lock, Session(self.engine) as session, session.begin():
+                return self._write_batch(session, batch, outlets, now)
+        except Exception:
+            if len(batch) == 1:
+                return [self._store_failed(batch[0], now)]
+            log.warning("storing a batch of %d feeds failed; storing them one by one", len(batch))
+        return [self._store_batch([item], outlets)[0] for item in batch]
+
+    def _store_failed(self, item: _Fetched, now: datetime) -> FeedOutcome:
+        log.exception("storing feed %s failed", item.result.feed.url)
+        return FeedOutcome(
+            feed_id=item.result.feed.id,
+            url=item.result.feed.url,
+            status="store_error",
+            http_status=item.result.http_status,
+            error="cannot store this feed's entries (see the log); it is retried next round",
+            elapsed_s=item.result.elapsed_s,
         )
 
-    def _store(
+    def _write_batch(
         self,
-        result: FetchResult,
-        prepared: PreparedFeed | None,
-        parse_error: str | None,
-        outlet: OutletInfo | None,
+        session: Session,
+        batch: list[_Fetched],
+        outlets: dict[int, OutletInfo | None],
         now: datetime,
-    ) -> FeedOutcome:
-        stats = store.SaveStats()
-        error = failure_reason(result, parse_error)
-        with self._write_lock, Session(self.engine) as session, session.begin():
-            if prepared is not None:
+    ) -> list[FeedOutcome]:
+        ids = [item.result.feed.id for item in batch]
+        store.preload_feeds(session, ids)
+        saved: list[store.SaveStats] = []
+        for item in batch:
+            stats = store.SaveStats()
+            if item.prepared is not None:
+                outlet = outlets.get(item.result.feed.id)
                 stats = store.save_entries(
                     session,
-                    feed_id=result.feed.id,
+                    feed_id=item.result.feed.id,
                     outlet_id=outlet.id if outlet else None,
-                    entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
+                    entries=[(p.key, p.entry, p.tags, p.candidate) for p in item.prepared.entries],
                     now=now,
                 )
-            facts = store.schedule_facts(session, result.feed.id)
+            saved.append(stats)
+        # After the entries: the schedule sees this round's new entries too.
+        facts = store.schedule_facts_many(session, ids)
+        outcomes = []
+        for item, stats in zip(batch, saved, strict=True):
+            result, prepared = item.result, item.prepared
+            error = failure_reason(result, item.parse_error)
             health = decide_health(
-                result, prepared, facts, error is not None, now, self.options.schedule
+                result,
+                prepared,
+                facts[result.feed.id],
+                error is not None,
+                now,
+                self.options.schedule,
             )
             store.record_fetch(
                 session,
@@ -282,15 +380,30 @@ class Pipeline:
                 new_entries=stats.new,
                 title=prepared.title if prepared else None,
             )
-        status = "parse_error" if parse_error else str(result.status)
-        return FeedOutcome(
-            feed_id=result.feed.id,
-            url=result.feed.url,
-            status=status,
-            http_status=result.http_status,
-            new=stats.new,
-            updated=stats.updated,
-            error=error,
-            joined=stats.joined,
-            elapsed_s=result.elapsed_s,
-        )
+            outcomes.append(
+                FeedOutcome(
+                    feed_id=result.feed.id,
+                    url=result.feed.url,
+                    status="parse_error" if item.parse_error else str(result.status),
+                    http_status=result.http_status,
+                    new=stats.new,
+                    updated=stats.updated,
+                    error=error,
+                    joined=stats.joined,
+                    elapsed_s=result.elapsed_s,
+                )
+            )
+        return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A fetched (and, when it had a body, parsed) feed waiting for the writer."""
+
+    result: FetchResult
+    prepared: PreparedFeed | None = None
+    parse_error: str | None = None
+
+    @property
+    def entry_count(self) -> int:
+        return len(self.prepared.entries) if self.prepared else 0

@@ -912,3 +912,62 @@ def feed_health(
         degraded_keys=tuple(f for f in feeds if f.key_policy != "guid")[:top],
         leases=count_leases(session, now=now),
     )
+
+
+# ---------------------------------------------------------------- batched fetch rounds
+
+
+def preload_feeds(session: Session, feed_ids: Iterable[int]) -> None:
+    """Load these feeds into the session in a few queries, so that ``record_fetch`` on
+    each of them issues none (a warm round of 10,000 feeds would otherwise run 10,000
+    SELECTs). The rows are kept in ``session.info`` for the session's life, because the
+    identity map holds unmodified rows only weakly.
+    """
+    ids = sorted(set(feed_ids))
+    kept: list[Feed] = session.info.setdefault("preloaded_feeds", [])
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        kept.extend(session.scalars(select(Feed).where(Feed.id.in_(chunk))).all())
+
+
+def schedule_facts_many(
+    session: Session, feed_ids: Iterable[int], *, recent: int = 20
+) -> dict[int, ScheduleFacts]:
+    """``schedule_facts`` of many feeds, in two queries per 500 feeds (a window function
+    keeps each feed's ``recent`` newest entries)."""
+    ids = sorted(set(feed_ids))
+    facts: dict[int, ScheduleFacts] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        errors = dict(
+            session.execute(select(Feed.id, Feed.error_count).where(Feed.id.in_(chunk))).all()
+        )
+        rank = (
+            func.row_number()
+            .over(partition_by=Article.feed_id, order_by=Article.published_at.desc())
+            .label("rank")
+        )
+        ranked = (
+            select(Article.feed_id, Article.published_at, rank)
+            .where(Article.feed_id.in_(chunk))
+            .subquery()
+        )
+        times: dict[int, list[datetime]] = {}
+        for feed_id, published in session.execute(
+            select(ranked.c.feed_id, ranked.c.published_at)
+            .where(ranked.c.rank <= recent)
+            .order_by(ranked.c.feed_id, ranked.c.published_at.desc())
+        ).all():
+            times.setdefault(feed_id, []).append(published)
+        for feed_id in chunk:
+            facts[feed_id] = ScheduleFacts(
+                error_count=errors.get(feed_id) or 0, entry_times=tuple(times.get(feed_id, ()))
+            )
+    return facts
+
+
+def slowed_feed_urls(session: Session, *, now: datetime) -> list[str]:
+    """URLs of enabled feeds whose server asked us (429/503 Retry-After) to wait past now:
+    the fetcher slows their whole domains for the round."""
+    query = select(Feed.url).where(Feed.enabled.is_(True), Feed.retry_after_at > now)
+    return list(session.scalars(query))
