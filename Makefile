@@ -30,5 +30,14 @@ eval: $(STAMP)
 bench-send: $(STAMP)
 	$(BIN)/python benchmarks/bench_send.py --write
 
+# Articles tagged per second on one core (600-word multilingual articles); issue 5.
+bench-tag: $(STAMP)
+	$(BIN)/python benchmarks/bench_tag.py
+
+# Ingest throughput vs the feedparser floor, and near-duplicate lookup at 100k/1M
+# stored articles; issue 4. BENCH_INGEST_FLAGS=--quick for a smoke run.
+bench-ingest: $(STAMP)
+	$(BIN)/python benchmarks/bench_ingest.py $(BENCH_INGEST_FLAGS)
+
 clean:
 	rm -rf out .pytest_cache

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.dedupe import text_fingerprint
+from ingest.dedupe.tokens import _token_patterns, fold, is_no_space_token, tokenize
 
 # Written for these tests.
 STORY = """Heavy rain flooded the lower districts of the port city on Monday night, forcing
@@ -115,3 +118,24 @@ def test_short_text_still_has_an_identity() -> None:
     # A headline-only entry: all lines are short, so none is dropped.
     assert text_fingerprint("Port closed") != text_fingerprint("Port reopened")
     assert text_fingerprint("Read more") != ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        # any code point but lone surrogates: Latin-1, Devanagari marks, Thai, CJK, and
+        # characters beyond U+FFFF all occur
+        alphabet=st.characters(blacklist_categories=("Cs",)) | st.sampled_from("’“”—–«»_ "),
+        max_size=300,
+    )
+)
+def test_fast_tokenizer_paths_find_what_the_full_pattern_finds(line: str) -> None:
+    """tokenize() takes shortcuts (bytes.translate for Latin-1, a BMP-only pattern); the
+    tokens must be those of the plain pattern with every combining mark."""
+    folded = fold(line)
+    _, full = _token_patterns()
+    expected = full.findall(folded.replace("_", " "))
+    if not any(is_no_space_token(c) for c in folded):
+        assert tokenize(folded) == expected
+    else:  # no-space scripts are then split per character
+        assert "".join(tokenize(folded)) == "".join(expected)

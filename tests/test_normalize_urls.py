@@ -134,7 +134,7 @@ def urls(draw: st.DrawFn) -> str:
     return f"{scheme}://{host}{port}/{path}" + (f"?{query}" if query else "") + fragment
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(urls())
 def test_canonical_url_is_idempotent(url: str) -> None:
     try:
@@ -148,7 +148,7 @@ def test_canonical_url_is_idempotent(url: str) -> None:
     assert not names & {"utm_source", "fbclid", "ref"}
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200), st.one_of(st.none(), st.just("https://ex.com/feed/")))
 def test_any_text_gives_a_url_or_our_error(text: str, base: str | None) -> None:
     try:
