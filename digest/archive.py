@@ -57,7 +57,7 @@ def digest_stem(email: str) -> str:
     The sanitized address alone could collide ("a+b@x" and "a_b@x"), so a short hash of
     the case-folded address follows it. Never contains a path separator or starts with ".".
     """
-    readable = _STEM_UNSAFE.sub("_", email.strip()).strip("._-")[:60] or "subscriber"
+    readable = _STEM_UNSAFE.sub("_", email.strip().lower()).strip("._-")[:60] or "subscriber"
     digest = hashlib.sha256(email.strip().casefold().encode("utf-8")).hexdigest()[:8]
     return f"{readable}-{digest}"
 
@@ -185,7 +185,7 @@ def entry_from_json(text: str, source: str = "record") -> ArchiveEntry:
             page=check_relative(str(data["page"])),
             sections=sections,
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, ArchiveError) as exc:
         raise ArchiveError(f"{source}: not a readable archive record: {exc}") from None
 
 

@@ -32,7 +32,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from digest.errors import InvalidTimeError
@@ -221,15 +221,129 @@ class StoryPool:
     """A window's articles grouped into stories once, for composing many digests.
 
     ``compose`` and ``select`` accept a pool wherever they accept articles; building it
-    once per run saves every subscriber the grouping and the text normalization.
+    once per run saves every subscriber the grouping and the text normalization. Its
+    indexes (story positions by region, country, topic and outlet, and by keyword pattern,
+    filled as subscribers ask) let each subscriber look only at the stories that can match.
     """
 
     stories: tuple[_Story, ...]
+    by_region: Mapping[str, frozenset[int]] = field(default_factory=dict)  # case-folded
+    by_country: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    by_topic: Mapping[str, frozenset[int]] = field(default_factory=dict)  # case-folded
+    by_outlet: Mapping[str, frozenset[int]] = field(default_factory=dict)  # folded name, id
+    # Caches, not state (they only save work): keyword -> positions of the stories whose
+    # text has it; (position, kept article ids) -> the story cut to those articles;
+    # (story object id, followup) -> its DigestItem (pooled stories live as long as the pool).
+    _hits: dict[str, frozenset[int]] = field(default_factory=dict, compare=False, repr=False)
+    _subsets: dict[tuple[int, tuple[int, ...]], _Story | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _items: dict[tuple[int, bool], DigestItem] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    # (story object id, grouping, followed regions, topics, outlets) -> its section.
+    _places: dict[tuple[object, ...], _Placement] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @classmethod
+    def of(cls, stories: tuple[_Story, ...]) -> StoryPool:
+        regions: dict[str, set[int]] = {}
+        countries: dict[str, set[int]] = {}
+        topics: dict[str, set[int]] = {}
+        outlets: dict[str, set[int]] = {}
+        for i, story in enumerate(stories):
+            for name in story.regions_cf:
+                regions.setdefault(name, set()).add(i)
+            for code in story.country_set:
+                countries.setdefault(code, set()).add(i)
+            for name in story.topics_cf:
+                topics.setdefault(name, set()).add(i)
+            for a in story.members:
+                outlets.setdefault(a.outlet.casefold(), set()).add(i)
+                outlets.setdefault(str(a.outlet_id), set()).add(i)
+
+        def freeze(index: dict[str, set[int]]) -> dict[str, frozenset[int]]:
+            return {k: frozenset(v) for k, v in index.items()}
+
+        return cls(stories, freeze(regions), freeze(countries), freeze(topics), freeze(outlets))
 
     @property
     def articles(self) -> tuple[DigestArticle, ...]:
         """Every article of the pool, story by story."""
         return tuple(a for s in self.stories for a in s.members)
+
+    def hits(self, keywords: Sequence[str]) -> frozenset[int]:
+        """Positions of the stories whose whole text has any of ``keywords``.
+
+        Cached per keyword: subscribers combine the same few keywords in many ways.
+        """
+        found: set[int] = set()
+        for keyword in keywords:
+            one = self._hits.get(keyword)
+            if one is None:
+                pattern = keyword_pattern((keyword,))
+                one = frozenset(
+                    i
+                    for i, s in enumerate(self.stories)
+                    if pattern is not None and pattern.search(s.text)
+                )
+                self._hits[keyword] = one
+            found |= one
+        return frozenset(found)
+
+    def restricted(self, position: int, flt: _Filter) -> _Story | None:
+        """The story at ``position`` without the outlets ``flt`` leaves out (cached)."""
+        story = self.stories[position]
+        kept = tuple(a.id for a in story.members if flt.outlet_allowed(a))
+        if len(kept) == len(story.members):
+            return story
+        key = (position, kept)
+        if key not in self._subsets:
+            self._subsets[key] = story.subset(flt.outlet_allowed)
+        return self._subsets[key]
+
+    def item(self, story: _Story, followup: bool, *, cacheable: bool) -> DigestItem:
+        """The digest entry of a story, built once when the story is one the pool keeps
+        (``cacheable``: a pooled story or a cached cut of one, never a per-call cut)."""
+        if not cacheable:
+            return _item(story, followup)
+        key = (id(story), followup)
+        found = self._items.get(key)
+        if found is None:
+            found = self._items[key] = _item(story, followup)
+        return found
+
+    def candidates(self, flt: _Filter) -> Sequence[int]:
+        """Positions of the stories that may pass ``flt``, in pool order.
+
+        Exact for whole stories on the region, country, topic, outlet and keyword filters;
+        a story cut by an outlet filter or a window can only lose matches, so this is a
+        superset for those, which compose checks again.
+        """
+        found: frozenset[int] | None = None
+
+        def narrow(positions: frozenset[int]) -> None:
+            nonlocal found
+            found = positions if found is None else found & positions
+
+        empty: frozenset[int] = frozenset()
+        if flt.region_names or flt.countries:
+            narrow(
+                empty.union(
+                    *(self.by_region.get(r, empty) for r in flt.region_names),
+                    *(self.by_country.get(c, empty) for c in flt.countries),
+                )
+            )
+        if flt.topics:
+            narrow(empty.union(*(self.by_topic.get(t, empty) for t in flt.topics)))
+        if flt.outlets:
+            narrow(empty.union(*(self.by_outlet.get(o, empty) for o in flt.outlets)))
+        if flt.include is not None:
+            narrow(self.hits(flt.keywords))
+        if found is None:
+            return range(len(self.stories))
+        return sorted(found)
 
 
 def prepare(articles: Iterable[DigestArticle] | StoryPool) -> StoryPool:
@@ -247,7 +361,7 @@ def prepare(articles: Iterable[DigestArticle] | StoryPool) -> StoryPool:
         if known is not None and known.updated and not a.updated:
             continue
         members[a.id] = a
-    return StoryPool(tuple(_Story.of(key, m.values()) for key, m in grouped.items()))
+    return StoryPool.of(tuple(_Story.of(key, m.values()) for key, m in grouped.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +375,8 @@ class _Filter:
     outlets: frozenset[str]
     include: re.Pattern[str] | None
     exclude: re.Pattern[str] | None
+    keywords: tuple[str, ...] = ()
+    exclude_keywords: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, prefs: SubscriberPrefs, region_countries: RegionResolver) -> _Filter:
@@ -274,6 +390,8 @@ class _Filter:
             outlets=_cf(prefs.outlets),
             include=keyword_pattern(tuple(prefs.keywords)),
             exclude=keyword_pattern(tuple(prefs.exclude_keywords)),
+            keywords=tuple(prefs.keywords),
+            exclude_keywords=tuple(prefs.exclude_keywords),
         )
 
     def outlet_allowed(self, a: DigestArticle) -> bool:
@@ -448,6 +566,8 @@ class _Chosen:
     story: _Story
     followup: bool
     rank: tuple[int, int, int, float, int]
+    #: The story object is kept by the pool, so its DigestItem can be cached there.
+    cacheable: bool = False
 
 
 def _in_window(story: _Story, start: datetime, end: datetime) -> _Story | None:
@@ -489,14 +609,25 @@ def compose(
     flt = _Filter.of(prefs, region_countries)
     priority = {k.casefold(): v for k, v in prefs.outlet_priority.items()}
     chosen: list[_Chosen] = []
-    for pooled in prepare(articles).stories:
+    pool = prepare(articles)
+    excluded = pool.hits(flt.exclude_keywords) if flt.exclude is not None else frozenset()
+    stories = pool.stories
+    for i in pool.candidates(flt):
+        pooled = stories[i]
         story: _Story | None = pooled
         # Fast path first: no outlet filter and a story wholly inside the window.
         if flt.outlets:
-            story = flt.restrict(pooled)
+            story = pool.restricted(i, flt)
+        kept = story
         if story is not None and not (story.first_seen_min >= start and story.first_seen_max < end):
             story = _in_window(story, start, end)
-        if story is None or not flt.matches(story):
+        if story is None:
+            continue
+        if story is pooled:
+            # candidates() already decided the positive filters for a whole story.
+            if i in excluded:
+                continue
+        elif not flt.matches(story):
             continue
         followup = False
         if story.key[0] and story.key[1] in delivered_story_ids:
@@ -509,10 +640,11 @@ def compose(
             followup = True
         outlets, hour, latest, rep_id = story.base_rank
         best = max(priority.get(o, 0) for o in story.outlets) if priority else 0
-        chosen.append(_Chosen(story, followup, (outlets, hour, -best, latest, rep_id)))
+        rank = (outlets, hour, -best, latest, rep_id)
+        chosen.append(_Chosen(story, followup, rank, cacheable=story is kept))
 
     group_by = _group_by(prefs, chosen)
-    sections, hidden = _sections(chosen, group_by, prefs, flt)
+    sections, hidden = _sections(chosen, group_by, prefs, flt, pool)
     day = end.astimezone(load_zone(prefs.timezone)).date()
     total = len(chosen)
     skip_reason = None
@@ -537,12 +669,24 @@ def compose(
 
 
 def _sections(
-    chosen: Sequence[_Chosen], group_by: GroupBy, prefs: SubscriberPrefs, flt: _Filter
+    chosen: Sequence[_Chosen],
+    group_by: GroupBy,
+    prefs: SubscriberPrefs,
+    flt: _Filter,
+    pool: StoryPool,
 ) -> tuple[tuple[Section, ...], int]:
     """Sections in reading order with the limits applied, and the stories cut entirely."""
     groups: dict[tuple[str, str], tuple[_Placement, list[_Chosen]]] = {}
     for c in chosen:
-        place = _place(c.story, group_by, prefs, flt)
+        if c.cacheable:
+            # A section depends on the story and what the subscriber follows, which many
+            # subscribers share.
+            key = (id(c.story), group_by, prefs.regions, prefs.topics, prefs.outlets)
+            place = pool._places.get(key)
+            if place is None:
+                place = pool._places[key] = _place(c.story, group_by, prefs, flt)
+        else:
+            place = _place(c.story, group_by, prefs, flt)
         groups.setdefault((place.kind, place.title.casefold()), (place, []))[1].append(c)
 
     kind_order = {group_by: 0, "other": 2}
@@ -577,7 +721,7 @@ def _sections(
         out.append(
             Section(
                 title=place.title,
-                items=tuple(_item(c.story, c.followup) for c in shown),
+                items=tuple(pool.item(c.story, c.followup, cacheable=c.cacheable) for c in shown),
                 more_count=len(members) - take,
                 kind=place.kind,
                 followed=place.followed_index is not None,

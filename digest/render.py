@@ -8,6 +8,11 @@ every template and renders a sample digest through the three outputs, so a broke
 missing template raises :class:`~digest.errors.TemplateError` (file and line) at start-up
 instead of at the first send.
 
+Each story is rendered once per (story, time zone) and reused across subscribers: the
+templates call ``fragment("_story.html", item, zone)`` and the renderer caches the result
+(for the email, with its CSS already inlined), so composing thousands of digests renders
+each story a handful of times. Fragments are autoescaped like the rest of the page.
+
 Usage::
 
     renderer = Renderer(config.template_dir)     # None: the packaged templates only
@@ -18,6 +23,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import textwrap
 import traceback
 from collections.abc import Callable
@@ -31,10 +37,11 @@ from urllib.parse import urlsplit
 
 import css_inline
 import jinja2
+import markupsafe
 
 from digest.compose import compose
 from digest.errors import DigestError, TemplateError
-from digest.types import Digest, DigestArticle, Limits, SubscriberPrefs
+from digest.types import Digest, DigestArticle, DigestItem, Limits, SubscriberPrefs
 from digest.window import load_zone
 
 #: Templates every template folder must end up providing (override or package).
@@ -43,6 +50,10 @@ REQUIRED_TEMPLATES = ("page.html", "email.html", "email.txt")
 TEMPLATE_SUFFIXES = (".html", ".txt", ".css")
 TEXT_WIDTH = 72
 EMAIL_MAX_WIDTH = 600
+#: Story fragments kept across digests; the cache is emptied when it grows past this.
+FRAGMENT_CACHE_SIZE = 50_000
+#: The email's story fragment, whose CSS is inlined on its own (see email_html).
+EMAIL_FRAGMENT = "_story_email.html"
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -77,6 +88,7 @@ def _weekday_day_month(d: date) -> str:
     return f"{_WEEKDAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _localtime(value: datetime, zone: tzinfo) -> str:
     """ "Fri 10 Jan, 08:15" in the subscriber's zone (fixed English labels, not the locale)."""
     local = value.astimezone(zone)
@@ -160,6 +172,9 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # Templates are read once: a running service does not pick up edits (and a
+            # stat() per template per digest is a measurable share of rendering).
+            auto_reload=False,
         )
         self._env.filters.update(
             safe_url=_safe_url,
@@ -172,6 +187,11 @@ class Renderer:
             # @media rules (dark mode, narrow screens) cannot be inlined; keep them.
             keep_at_rules=True,
         )
+        self._fragments: dict[tuple[str, object, str], str] = {}
+        # The same DigestItem object comes back for every subscriber of a StoryPool, so an
+        # identity lookup (checked against the item kept in the value) skips hashing it.
+        self._by_identity: dict[tuple[str, int, str], tuple[DigestItem, str]] = {}
+        self._email_css: str | None = None
         self._validate()
 
     def _validate(self) -> None:
@@ -192,7 +212,13 @@ class Renderer:
             self.email_html(digest, unsubscribe_url="https://example.org/u/x", view_url=None)
             self.text(digest, unsubscribe_url=None)
 
-    def _render(self, name: str, digest: Digest, **extra: Any) -> str:
+    def _render(
+        self,
+        name: str,
+        digest: Digest,
+        fragment: Callable[[str, DigestItem, tzinfo], str] | None = None,
+        **extra: Any,
+    ) -> str:
         zone = load_zone(digest.subscriber.timezone)
         context = {
             "digest": digest,
@@ -202,12 +228,53 @@ class Renderer:
             "period_end": _localtime(digest.period_end, zone),
             "text_width": TEXT_WIDTH,
             "email_width": EMAIL_MAX_WIDTH,
+            "fragment": fragment or self._fragment,
             **extra,
         }
         try:
             return self._env.get_template(name).render(context)
         except (jinja2.TemplateError, TemplateError, TypeError, ValueError) as exc:
             raise _as_template_error(exc, name) from exc
+
+    def _fragment(self, name: str, item: DigestItem, zone: tzinfo) -> str:
+        """One story rendered through template ``name``, cached across digests.
+
+        What a story fragment shows depends on the item and the time zone only (the item is
+        a frozen value), so one rendering serves every subscriber in that zone. HTML
+        fragments come back as Markup: they were autoescaped when rendered.
+        """
+        zone_key = str(zone)
+        fast = self._by_identity.get((name, id(item), zone_key))
+        if fast is not None and fast[0] is item:
+            return fast[1]
+        key = (name, item, zone_key)
+        cached = self._fragments.get(key)
+        if cached is not None:
+            self._by_identity[(name, id(item), zone_key)] = (item, cached)
+            return cached
+        try:
+            text = self._env.get_template(name).render(
+                item=item, zone=zone, text_width=TEXT_WIDTH, email_width=EMAIL_MAX_WIDTH
+            )
+        except (jinja2.TemplateError, TemplateError, TypeError, ValueError) as exc:
+            raise _as_template_error(exc, name) from exc
+        if name == EMAIL_FRAGMENT:
+            text = self._inline_fragment(text)
+        result: str = markupsafe.Markup(text) if name.endswith(".html") else text
+        if len(self._fragments) >= FRAGMENT_CACHE_SIZE:
+            self._fragments.clear()
+            self._by_identity.clear()
+        self._fragments[key] = result
+        self._by_identity[(name, id(item), zone_key)] = (item, result)
+        return result
+
+    def _inline_fragment(self, html: str) -> str:
+        if self._email_css is None:
+            self._email_css = self._env.get_template("email.css").render()
+        try:
+            return self._inliner.inline_fragment(html, self._email_css)
+        except (css_inline.InlineError, ValueError) as exc:
+            raise TemplateError(f"its CSS could not be inlined: {exc}", EMAIL_FRAGMENT) from exc
 
     def page(self, digest: Digest) -> str:
         """The digest as a standalone web page (no JavaScript; light and dark)."""
@@ -220,14 +287,40 @@ class Renderer:
         unsubscribe_url: str | None = None,
         view_url: str | None = None,
     ) -> str:
-        """The HTML email body: tables at most 600 px wide, CSS inlined, a hidden preheader."""
+        """The HTML email body: tables at most 600 px wide, CSS inlined, a hidden preheader.
+
+        Inlining a whole email costs more than rendering it, so the stories are left out of
+        it: each is a placeholder comment while the rest is inlined, then replaced by its
+        cached, already inlined fragment. Escaped text cannot forge a placeholder (its "<"
+        is "&lt;"), and the email's selectors never span a story's edge.
+        """
+        pieces: list[str] = []
+        token = f"ndfragment-{id(pieces):x}-"
+
+        def placeholder(name: str, item: DigestItem, zone: tzinfo) -> str:
+            pieces.append(self._fragment(name, item, zone))
+            return markupsafe.Markup(f"<!--{token}{len(pieces) - 1}-->")
+
         html = self._render(
-            "email.html", digest, unsubscribe_url=unsubscribe_url, view_url=view_url
+            "email.html",
+            digest,
+            fragment=placeholder,
+            unsubscribe_url=unsubscribe_url,
+            view_url=view_url,
         )
         try:
-            return self._inliner.inline(html)
+            html = self._inliner.inline(html)
         except (css_inline.InlineError, ValueError) as exc:
             raise TemplateError(f"its CSS could not be inlined: {exc}", "email.html") from exc
+        if not pieces:
+            return html
+        parts = html.split(f"<!--{token}")
+        out = [parts[0]]
+        for part in parts[1:]:
+            number, _, rest = part.partition("-->")
+            out.append(pieces[int(number)])
+            out.append(rest)
+        return "".join(out)
 
     def text(
         self,

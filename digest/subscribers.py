@@ -45,7 +45,7 @@ STATUSES: tuple[Status, ...] = ("active", "paused", "bouncing", "removed")
 Source = Literal["config", "cli"]
 
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
-#: How many valid names an error message lists before "and N more".
+#: How many time zones an error message lists before "and N more".
 MAX_LISTED = 60
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _HHMM = re.compile(r"\d\d:\d\d")
@@ -64,8 +64,10 @@ class UnknownNameError(SubscriberError, ValueError):
     """
 
     def __init__(self, kind: str, name: str, valid: Sequence[str], close: int = 0) -> None:
-        listed = ", ".join(valid[:MAX_LISTED])
-        more = f" and {len(valid) - MAX_LISTED} more" if len(valid) > MAX_LISTED else ""
+        # Every region, topic and country code fits in a message; ~600 time zones do not.
+        limit = MAX_LISTED if kind == "time zone" else len(valid)
+        listed = ", ".join(valid[:limit])
+        more = f" and {len(valid) - limit} more" if len(valid) > limit else ""
         hint = f"; did you mean {', '.join(valid[:close])}?" if close else "."
         plural = "countries" if kind == "country" else f"{kind}s"
         super().__init__(f"unknown {kind} {name!r}{hint} Valid {plural}: {listed}{more}")

@@ -1,0 +1,154 @@
+"""`digest build` from the subscribers table, the archive it leaves, and `digest preview`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import feedparser
+import lxml.html
+import pytest
+from pytest_httpserver import HTTPServer
+
+from digest.archive import digest_stem
+from digest.subscribers import add_subscriber, set_status, validate
+from digest.types import SubscriberPrefs
+from newsdigest.app import App
+from newsdigest.cli import main
+from newsdigest.config import load_config
+from newsdigest.digest_job import build_digests, build_window, preview_digest
+from tests.test_cli import SEED_TITLE, serve_snapshots
+
+FETCHED = datetime(2025, 1, 10, 3, tzinfo=UTC)
+BUILT = FETCHED + timedelta(hours=1)
+JAN10_0700_BAGHDAD = datetime(2025, 1, 10, 4, tzinfo=UTC)
+
+
+def write_config(tmp_path: Path, database_url: str, httpserver: HTTPServer, extra: str) -> Path:
+    outlets = "".join(
+        f"  - name: {name}\n    feeds: ['{url}']\n"
+        for name, url in sorted(serve_snapshots(httpserver).items())
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"database: '{database_url}'\n"
+        "fetch:\n  allow_private_networks: true\n  parse_workers: 0\n  timeout: 5\n"
+        f"output:\n  directory: {tmp_path / 'out'}\noutlets:\n{outlets}{extra}",
+        encoding="utf-8",
+    )
+    return path
+
+
+SUBSCRIBERS = (
+    "subscribers:\n"
+    "  - email: me@example.org\n    name: Middle East Reader\n    regions: [Middle East]\n"
+    "  - email: nothing@example.org\n    keywords: [zzzz-no-such-word]\n"
+)
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str, httpserver: HTTPServer) -> App:
+    config = load_config(write_config(tmp_path, database_url, httpserver, SUBSCRIBERS))
+    instance = App.open(config, clock=lambda: FETCHED)
+    report = instance.fetch(all_feeds=True)
+    assert not report.failed and report.new_articles > 0
+    instance.clock = lambda: BUILT
+    with instance.session() as session, session.begin():
+        paused = validate(email="paused@example.org", regions=["Middle East"])
+        add_subscriber(session, paused, now=FETCHED)
+        set_status(session, "paused@example.org", "paused", now=FETCHED)
+    yield instance
+    instance.close()
+
+
+def test_build_reads_the_table_skips_paused_and_empty_and_fills_the_archive(
+    app: App, tmp_path: Path
+) -> None:
+    built = {b.subscriber: b for b in build_digests(app)}
+    assert set(built) == {"me@example.org", "nothing@example.org"}  # paused: not built
+    assert built["nothing@example.org"].page is None
+    assert "nothing matched the filters" in (built["nothing@example.org"].skipped or "")
+
+    mine = built["me@example.org"]
+    assert mine.skipped is None and mine.page is not None and mine.stories > 0
+    doc = lxml.html.fromstring(mine.page.read_bytes())
+    assert doc.xpath("string(//main/section[1]/h2)") == "Middle East"
+    first_section = " ".join(doc.xpath("//main/section[1]//h3//text()"))
+    all_headlines = doc.xpath("//main//h3//text()")
+    assert SEED_TITLE in first_section
+    assert sum(SEED_TITLE in h for h in all_headlines) == 1
+
+    out = tmp_path / "out"
+    record = json.loads(mine.page.with_suffix(".json").read_text(encoding="utf-8"))
+    assert record["email"] == "me@example.org"
+    feed = feedparser.parse((out / "feed.atom").read_bytes())
+    assert feed.bozo == 0
+    assert [e.title for e in feed.entries] == [record["subject"]]
+    assert (out / "digests" / "2025-01-10" / "index.html").exists()
+    assert (out / "subscribers" / f"{digest_stem('me@example.org')}.atom").exists()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "Middle East Reader" in index
+
+
+def test_send_empty_writes_the_empty_digest_and_a_paused_subscriber_can_be_named(
+    app: App,
+) -> None:
+    config = app.config.model_copy(
+        update={"digest": app.config.digest.model_copy(update={"send_empty": True})}
+    )
+    app.config = config
+    (nothing,) = build_digests(app, subscriber="NOTHING@example.org")
+    assert nothing.skipped is None and nothing.stories == 0
+    assert "Nothing new matched" in nothing.page.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    (paused,) = build_digests(app, subscriber="paused@example.org")
+    assert paused.stories > 0
+    preview = preview_digest(app, "paused@example.org")
+    assert preview.sections[0].title == "Middle East"
+
+
+@pytest.mark.parametrize(
+    ("weekly", "day", "start", "end"),
+    [
+        (None, None, BUILT - timedelta(days=1), BUILT),
+        (4, None, BUILT - timedelta(days=7), BUILT),
+        # 07:00 in Baghdad (UTC+3) on 10 Jan 2025, a Friday: the day before, or the week.
+        (
+            None,
+            "2025-01-10",
+            datetime(2025, 1, 9, 4, tzinfo=UTC),
+            datetime(2025, 1, 10, 4, tzinfo=UTC),
+        ),
+        (
+            4,
+            "2025-01-10",
+            datetime(2025, 1, 3, 4, tzinfo=UTC),
+            datetime(2025, 1, 10, 4, tzinfo=UTC),
+        ),
+    ],
+)
+def test_build_windows(weekly: int | None, day: str | None, start: datetime, end: datetime) -> None:
+    from datetime import date
+
+    prefs = SubscriberPrefs(
+        email="a@example.org", timezone="Asia/Baghdad", send_at=time(7), weekly=weekly
+    )
+    window = build_window(prefs, BUILT, date.fromisoformat(day) if day else None)
+    assert (window.start, window.end) == (start, end)
+
+
+def test_preview_prints_the_text_or_writes_the_page(
+    tmp_path: Path, sqlite_url: str, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, sqlite_url, httpserver, SUBSCRIBERS)
+    assert main(["--config", str(config), "fetch"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config), "digest", "preview", "me@example.org"]) == 0
+    text = capsys.readouterr().out
+    assert "Middle East" in text and "me@example.org" in text
+    assert main(["--config", str(config), "digest", "preview", "me@example.org", "--html"]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path.is_relative_to(tmp_path / "out") and path.suffix == ".html"
+    assert "Middle East" in path.read_text(encoding="utf-8")
+    assert main(["--config", str(config), "digest", "preview", "who@example.org"]) == 2
+    assert "no subscriber 'who@example.org'" in capsys.readouterr().err
