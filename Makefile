@@ -34,6 +34,11 @@ bench-send: $(STAMP)
 bench-tag: $(STAMP)
 	$(BIN)/python benchmarks/bench_tag.py
 
+# Digests composed and rendered per second (10,000 subscribers, 5,000 articles in 1,500
+# stories, CPU time of one process); issue 6. Figures go in docs/benchmarks.md by hand.
+bench-digest: $(STAMP)
+	$(BIN)/python benchmarks/bench_digest.py
+
 # Ingest throughput vs the feedparser floor, and near-duplicate lookup at 100k/1M
 # stored articles; issue 4. BENCH_INGEST_FLAGS=--quick for a smoke run.
 bench-ingest: $(STAMP)

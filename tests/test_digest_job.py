@@ -152,3 +152,17 @@ def test_preview_prints_the_text_or_writes_the_page(
     assert "Middle East" in path.read_text(encoding="utf-8")
     assert main(["--config", str(config), "digest", "preview", "who@example.org"]) == 2
     assert "no subscriber 'who@example.org'" in capsys.readouterr().err
+
+
+def test_the_digest_package_exports_what_it_lists_and_imports_lightly() -> None:
+    import subprocess
+    import sys
+
+    import digest
+
+    assert sorted(digest.__all__) == sorted(digest._EXPORTS)
+    for name in digest.__all__:
+        assert getattr(digest, name) is not None
+    code = "import sys, digest; print('jinja2' in sys.modules, 'sqlalchemy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
