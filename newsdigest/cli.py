@@ -127,15 +127,25 @@ def _parse_since(value: str | None) -> datetime | None:
 def feeds_add(
     url: str,
     outlet: Annotated[str | None, typer.Option(help="the outlet this feed belongs to")] = None,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="only list the feeds found for a site URL")
+    ] = False,
+    pick: Annotated[int | None, typer.Option(help="follow the Nth feed of --list")] = None,
 ) -> None:
-    """Follow a feed URL."""
+    """Follow a feed URL, or a site URL whose feed is found (see newsdigest/cli_discover.py)."""
     from ingest import store
+    from newsdigest.cli_discover import resolve_feed_url
     from newsdigest.config import _check_feed_url
 
     try:
         _check_feed_url(url)
     except ValueError as exc:
         fail(str(exc))
+    if not url.lower().startswith("file:"):  # a local file is taken as a feed
+        found = resolve_feed_url(url, pick=pick, list_only=list_only)
+        if found is None:
+            return
+        url = found
     with _app() as instance, instance.session() as session, session.begin():
         now = instance.clock()
         outlet_id = store.ensure_outlet(session, outlet, now=now).id if outlet else None
