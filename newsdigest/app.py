@@ -42,6 +42,7 @@ def fetch_options(config: Config) -> FetchOptions:
         max_redirects=f.max_redirects,
         user_agent=f.user_agent,
         allow_private_networks=f.allow_private_networks,
+        min_delay_ms=f.min_delay_ms,
     )
 
 

@@ -98,6 +98,8 @@ class FetchSettings(_Strict):
     max_backoff_hours: float = Field(24, gt=0)
     #: Processes that parse feeds: None = one per core, 0 = parse in the fetching process.
     parse_workers: int | None = Field(None, ge=0, le=64)
+    #: Minimum milliseconds between two requests to one registrable domain (0: none).
+    min_delay_ms: int = Field(0, ge=0, le=60_000)
 
     @model_validator(mode="after")
     def _intervals_in_order(self) -> FetchSettings:
