@@ -245,6 +245,12 @@ class StoryPool:
     _places: dict[tuple[object, ...], _Placement] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # Subscribers with the same filters over the same window get the same sections:
+    # (resolver id, window, filters, grouping, limits) -> (resolver, total, grouping,
+    # sections, hidden). The resolver is kept to check the id still names it.
+    _composed: dict[tuple[object, ...], tuple[object, int, GroupBy, tuple[Section, ...], int]] = (
+        field(default_factory=dict, compare=False, repr=False)
+    )
 
     @classmethod
     def of(cls, stories: tuple[_Story, ...]) -> StoryPool:
@@ -295,6 +301,8 @@ class StoryPool:
     def restricted(self, position: int, flt: _Filter) -> _Story | None:
         """The story at ``position`` without the outlets ``flt`` leaves out (cached)."""
         story = self.stories[position]
+        if story.outlets <= flt.outlets:
+            return story  # every outlet of the story is followed by name
         kept = tuple(a.id for a in story.members if flt.outlet_allowed(a))
         if len(kept) == len(story.members):
             return story
@@ -606,47 +614,74 @@ def compose(
         raise InvalidTimeError(f"window end {end.isoformat()} precedes its start")
     start, end = start.astimezone(UTC), end.astimezone(UTC)
 
-    flt = _Filter.of(prefs, region_countries)
-    priority = {k.casefold(): v for k, v in prefs.outlet_priority.items()}
-    chosen: list[_Chosen] = []
     pool = prepare(articles)
-    excluded = pool.hits(flt.exclude_keywords) if flt.exclude is not None else frozenset()
-    stories = pool.stories
-    for i in pool.candidates(flt):
-        pooled = stories[i]
-        story: _Story | None = pooled
-        # Fast path first: no outlet filter and a story wholly inside the window.
-        if flt.outlets:
-            story = pool.restricted(i, flt)
-        kept = story
-        if story is not None and not (story.first_seen_min >= start and story.first_seen_max < end):
-            story = _in_window(story, start, end)
-        if story is None:
-            continue
-        if story is pooled:
-            # candidates() already decided the positive filters for a whole story.
-            if i in excluded:
+    # Only a digest that depends on nothing but the filters and the window is shared.
+    memo_key: tuple[object, ...] | None = None
+    if not delivered_story_ids:
+        memo_key = (
+            id(region_countries),
+            start,
+            end,
+            prefs.regions,
+            prefs.countries,
+            prefs.topics,
+            prefs.outlets,
+            prefs.keywords,
+            prefs.exclude_keywords,
+            prefs.group_by,
+            prefs.limits,
+            tuple(sorted(prefs.outlet_priority.items())),
+        )
+    memo = pool._composed.get(memo_key) if memo_key is not None else None
+    if memo is not None and memo[0] is region_countries:
+        _, total, group_by, sections, hidden = memo
+    else:
+        flt = _Filter.of(prefs, region_countries)
+        priority = {k.casefold(): v for k, v in prefs.outlet_priority.items()}
+        chosen: list[_Chosen] = []
+        excluded = pool.hits(flt.exclude_keywords) if flt.exclude is not None else frozenset()
+        stories = pool.stories
+        for i in pool.candidates(flt):
+            pooled = stories[i]
+            story: _Story | None = pooled
+            # Fast path first: no outlet filter and a story wholly inside the window.
+            if flt.outlets:
+                story = pool.restricted(i, flt)
+            kept = story
+            if story is not None and not (
+                story.first_seen_min >= start and story.first_seen_max < end
+            ):
+                story = _in_window(story, start, end)
+            if story is None:
                 continue
-        elif not flt.matches(story):
-            continue
-        followup = False
-        if story.key[0] and story.key[1] in delivered_story_ids:
-            earlier = {a.outlet.casefold() for a in story.members if a.first_seen < start}
-            grew = any(
-                a.outlet.casefold() not in earlier for a in story.members if a.first_seen >= start
-            )
-            if not (prefs.repeat_grown and grew):
+            if story is pooled:
+                # candidates() already decided the positive filters for a whole story.
+                if i in excluded:
+                    continue
+            elif not flt.matches(story):
                 continue
-            followup = True
-        outlets, hour, latest, rep_id = story.base_rank
-        best = max(priority.get(o, 0) for o in story.outlets) if priority else 0
-        rank = (outlets, hour, -best, latest, rep_id)
-        chosen.append(_Chosen(story, followup, rank, cacheable=story is kept))
+            followup = False
+            if story.key[0] and story.key[1] in delivered_story_ids:
+                earlier = {a.outlet.casefold() for a in story.members if a.first_seen < start}
+                grew = any(
+                    a.outlet.casefold() not in earlier
+                    for a in story.members
+                    if a.first_seen >= start
+                )
+                if not (prefs.repeat_grown and grew):
+                    continue
+                followup = True
+            outlets, hour, latest, rep_id = story.base_rank
+            best = max(priority.get(o, 0) for o in story.outlets) if priority else 0
+            rank = (outlets, hour, -best, latest, rep_id)
+            chosen.append(_Chosen(story, followup, rank, cacheable=story is kept))
 
-    group_by = _group_by(prefs, chosen)
-    sections, hidden = _sections(chosen, group_by, prefs, flt, pool)
+        group_by = _group_by(prefs, chosen)
+        sections, hidden = _sections(chosen, group_by, prefs, flt, pool)
+        total = len(chosen)
+        if memo_key is not None:
+            pool._composed[memo_key] = (region_countries, total, group_by, sections, hidden)
     day = end.astimezone(load_zone(prefs.timezone)).date()
-    total = len(chosen)
     skip_reason = None
     if total == 0 and not prefs.send_empty:
         skip_reason = (
