@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from digest.models import Delivery, Subscriber
 
-DeliveryStatus = Literal["pending", "sending", "sent", "failed", "skipped"]
+DeliveryStatus = Literal["pending", "sending", "sent", "failed", "skipped", "missed"]
 STATUSES: tuple[DeliveryStatus, ...] = ("pending", "sending", "sent", "failed", "skipped")
 #: Rows whose window counts as covered: the next digest starts where the latest one ended.
 _COVERING = ("pending", "sending", "sent", "skipped")
@@ -369,6 +369,22 @@ def mark_skipped(session: Session, claim: Claim, *, now: datetime, reason: str) 
         claim,
         now,
         status="skipped",
+        last_error=reason[:2000],
+        lease_expires_at=None,
+        next_attempt_at=None,
+    )
+
+
+def mark_missed(session: Session, claim: Claim, *, now: datetime, reason: str) -> bool:
+    """The send time passed too long ago (the daemon was down): not sent, not covering.
+
+    A missed period does not count as covered, so its stories roll into the next digest.
+    """
+    return _finish(
+        session,
+        claim,
+        now,
+        status="missed",
         last_error=reason[:2000],
         lease_expires_at=None,
         next_attempt_at=None,

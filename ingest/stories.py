@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ingest.dedupe import (
@@ -105,22 +105,31 @@ def _lookup(
         {pair for c in candidates if c.signature for pair in lsh_bands(c.signature, bands)}
     )
     ids: set[int] = set()
+    conn = session.connection()  # Core rather than ORM execution: this runs for every feed
     for chunk in _chunks(urls):
-        ids.update(session.scalars(select(Article.id).where(Article.url.in_(chunk))))
+        ids.update(conn.execute(select(Article.id).where(Article.url.in_(chunk))).scalars())
     for chunk in _chunks(fingerprints):
-        ids.update(session.scalars(select(Article.id).where(Article.fingerprint.in_(chunk))))
-    for chunk in _chunks(pairs):
-        ids.update(
-            session.scalars(
-                select(MinHashBand.article_id).where(
-                    tuple_(MinHashBand.band, MinHashBand.hash).in_(chunk)
-                )
-            )
+        ids.update(conn.execute(select(Article.id).where(Article.fingerprint.in_(chunk))).scalars())
+    # `(band = b AND hash IN (...)) OR ...`: each arm walks the (band, hash) index on both
+    # engines (a row-value IN over pairs made SQLite scan the whole table). The SQL is
+    # written as text because building the same expression with SQLAlchemy took longer
+    # than running it; the values are integers we computed, formatted by int().
+    by_band: defaultdict[int, list[int]] = defaultdict(list)
+    for band, value in pairs:
+        by_band[band].append(value)
+    if by_band:
+        arms = " OR ".join(
+            f"(band = {int(band)} AND hash IN ({','.join(str(int(v)) for v in values)}))"
+            for band, values in sorted(by_band.items())
         )
+        rows = conn.exec_driver_sql(
+            f"SELECT article_id FROM {MinHashBand.__tablename__} WHERE {arms}"
+        )
+        ids.update(article_id for (article_id,) in rows)
     known: list[KnownArticle] = []
     ordered = sorted(ids)
     for chunk in _chunks(ordered):
-        rows = session.execute(
+        rows = conn.execute(
             select(
                 Article.id,
                 Article.story_id,

@@ -749,4 +749,8 @@ def _print_error(exc: Exception) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the module's importable copy: the cli_* modules import `newsdigest.cli`, and the
+    # options they read (State) must be the ones this run set, not those of `__main__`.
+    from newsdigest.cli import main as _main
+
+    sys.exit(_main())

@@ -119,7 +119,6 @@ class Daemon:
             timezone=UTC,
         )
         self._server: ThreadingHTTPServer | None = None
-        self._catchup_done = False
 
     # ------------------------------------------------------------ jobs
 
@@ -194,9 +193,10 @@ class Daemon:
     def digest_tick(self) -> None:
         from newsdigest.send_job import send_digests
 
-        grace = None if self._catchup_done else self.config.daemon.catchup_grace_hours
-        report = send_digests(self.app, worker=self.owner, max_lateness=_hours(grace))
-        self._catchup_done = True
+        # A digest whose time passed while the daemon was down goes out at start-up when it
+        # is within the catch-up window; later than that it is recorded as missed.
+        grace = timedelta(hours=self.config.daemon.catchup_grace_hours)
+        report = send_digests(self.app, worker=self.owner, max_lateness=grace)
         for outcome in report.outcomes:
             self.metrics.digests.labels(outcome=outcome.outcome).inc()
             log.info(
@@ -307,10 +307,6 @@ class Daemon:
         self._server = ThreadingHTTPServer((host, int(port)), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         log.info("observability endpoint on http://%s/ (healthz, readyz, metrics)", address)
-
-
-def _hours(value: float | None) -> timedelta | None:
-    return None if value is None else timedelta(hours=value)
 
 
 def run_forever(daemon: Daemon) -> int:

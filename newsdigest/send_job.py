@@ -72,7 +72,7 @@ SECRET_ENV = "NEWSDIGEST_SECRET"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 _GENERATE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
-Outcome = Literal["sent", "retry", "failed", "skipped", "would send", "held"]
+Outcome = Literal["sent", "retry", "failed", "skipped", "missed", "would send", "held"]
 
 
 class DeliverySetupError(NewsdigestError):
@@ -381,6 +381,10 @@ def _period(info: SubscriberInfo, now: datetime) -> Period | None:
     return None if p.end < info.created_at else p
 
 
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f} h"
+
+
 def _first(info: SubscriberInfo) -> timedelta:
     """What a subscriber's first digest covers: a day, or a week for a weekly one."""
     return timedelta(days=7 if info.spec.weekly is not None else 1)
@@ -412,8 +416,14 @@ def send_digests(
     sleep: Callable[[float], None] = time.sleep,
     env: Mapping[str, str] | None = None,
     on_outcome: Callable[[SendOutcome], None] | None = None,
+    max_lateness: timedelta | None = None,
 ) -> SendReport:
-    """Send every due digest once (or say what would be sent, with ``dry_run``)."""
+    """Send every due digest once (or say what would be sent, with ``dry_run``).
+
+    ``max_lateness`` (the daemon's catch-up window): a period whose send time passed
+    longer ago than this is recorded as missed instead of sent; its stories roll into
+    the next digest. None sends however late (`digest send` run by hand).
+    """
     settings = delivery_settings(app.config, env)
     warnings = (settings.warning,) if settings.warning else ()
     subscribers = _subscribers(app, email)
@@ -446,6 +456,16 @@ def send_digests(
                     now=now,
                     lease=settings.lease,
                 )
+                late = now - due.end
+                if claim is not None and max_lateness is not None and late > max_lateness:
+                    reason = (
+                        f"the send time passed {_hours(late)} ago, beyond the "
+                        f"{_hours(max_lateness)} catch-up window; its stories go in the next digest"
+                    )
+                    ledger.mark_missed(session, claim, now=now, reason=reason)
+                    log.warning("digest for %s missed: %s", info.email, reason)
+                    report(run.record(SendOutcome(info.email, due.end, "missed", reason)))
+                    claim = None
             if claim is not None:
                 report(run.record(run.deliver(claim, info)))
         _wait_for_retries(run, only, report)

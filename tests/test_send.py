@@ -512,3 +512,31 @@ def test_the_demo_outbox_holds_tomorrows_digests(tmp_path: Path) -> None:
         app.close()
     assert report.count("sent") == 3
     assert len(list((tmp_path / "out" / "outbox").glob("*.eml"))) == 3
+
+
+def test_a_digest_later_than_the_catch_up_window_is_missed_once_and_rolls_over(
+    tmp_path: Path, server: MailServer
+) -> None:
+    clock = Clock(T0)
+    app = open_app(tmp_path, f"sqlite:///{tmp_path / 'late.db'}", server.port, clock)
+    try:
+        # Ada's 07:00 UTC digest: the daemon comes back at 07:00 + 1 day + 5 h (within a
+        # 6 h window: sent), then 07:00 + 2 days + 8 h (beyond it: missed, not sent).
+        clock.now = datetime(2025, 1, 11, 12, 0, tzinfo=UTC)
+        grace = timedelta(hours=6)
+        sent = send_digests(app, env={}, email="ada@example.org", max_lateness=grace)
+        assert [o.outcome for o in sent.outcomes] == ["sent"]
+        clock.now = datetime(2025, 1, 12, 15, 0, tzinfo=UTC)
+        missed = send_digests(app, env={}, email="ada@example.org", max_lateness=grace)
+        assert [o.outcome for o in missed.outcomes] == ["missed"]
+        assert "catch-up window" in missed.outcomes[0].detail
+        assert send_digests(app, env={}, email="ada@example.org", max_lateness=grace).outcomes == ()
+        # The next day's digest covers the missed day too.
+        clock.now = datetime(2025, 1, 13, 7, 1, tzinfo=UTC)
+        send_digests(app, env={}, email="ada@example.org", max_lateness=grace)
+        rows = sorted(deliveries(app), key=lambda r: r.period_end)
+    finally:
+        app.close()
+    assert [r.status for r in rows] == ["sent", "missed", "sent"]
+    assert rows[2].period_start == rows[0].period_end
+    assert by_recipient(server.accepted) == {"ada@example.org": 2}
