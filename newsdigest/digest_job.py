@@ -103,8 +103,18 @@ def sync_config_subscribers(app: App) -> SyncPlan:
             raise ConfigError(f"subscribers[{i}]: {sub.email} is listed twice")
         seen.add(spec.email.casefold())
         specs.append(spec)
-    with app.session() as session, session.begin():
-        plan = sync_subscribers(session, specs, now=app.clock())
+    from sqlalchemy.exc import IntegrityError
+
+    for attempt in (1, 2):
+        try:
+            with app.session() as session, session.begin():
+                plan = sync_subscribers(session, specs, now=app.clock())
+            break
+        except IntegrityError:
+            # Another host starting at the same moment added the same subscriber first;
+            # a second pass sees its row and only updates.
+            if attempt == 2:
+                raise
     for email in plan.remove:
         log.warning(
             "subscriber %s is no longer in config.yaml: marked removed, no more digests "
