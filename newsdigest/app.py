@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -24,6 +25,17 @@ from ingest.schedule import ScheduleSettings
 from ingest.tagging import TagRules
 from newsdigest.config import Config
 from newsdigest.db import open_database
+
+if TYPE_CHECKING:
+    from ingest.fulltext import FullTextReport
+    from ingest.prune import PruneStats
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    cutoff: datetime
+    stats: PruneStats
+    tombstones_forgotten: int
 
 
 def _now() -> datetime:
@@ -83,6 +95,7 @@ class App:
                     country=outlet.country,
                     language=outlet.language,
                 )
+                store.set_outlets_full_text(session, {outlet.name: outlet.full_text})
                 for url in outlet.feeds:
                     if url in followed:
                         continue
@@ -127,3 +140,42 @@ class App:
         if on_start is not None:
             on_start(len(feeds))
         return asyncio.run(pipeline.run(feeds, on_result=on_result))
+
+    def prune(self, age: timedelta | None = None) -> PruneReport:
+        """Remove articles older than ``age`` (default retention.days), in batches."""
+        from ingest.prune import PruneStats, expire_tombstones, prune_batch
+
+        retention = self.config.retention
+        now = self.clock()
+        cutoff = now - (age if age is not None else timedelta(days=retention.days))
+        total = PruneStats()
+        while True:
+            with self.session() as session, session.begin():
+                stats = prune_batch(session, cutoff=cutoff, now=now)
+            total += stats
+            if stats.articles == 0:
+                break
+        with self.session() as session, session.begin():
+            forgotten = expire_tombstones(
+                session, before=now - timedelta(days=retention.tombstone_days)
+            )
+        return PruneReport(cutoff=cutoff, stats=total, tombstones_forgotten=forgotten)
+
+    def fulltext(self, limit: int | None = None) -> FullTextReport:
+        """Fetch pending articles' pages and extract their full text."""
+        from ingest.fulltext import FullTextOptions, process_backlog
+
+        settings = self.config.fulltext
+        return process_backlog(
+            self.engine,
+            fetch_options=fetch_options(self.config),
+            options=FullTextOptions(
+                short_summaries=settings.short_summaries,
+                max_age=timedelta(hours=settings.max_age_hours),
+                batch_size=settings.batch_size,
+                max_attempts=settings.max_attempts,
+                retry_after=timedelta(minutes=settings.retry_after_minutes),
+            ),
+            clock=self.clock,
+            limit=limit,
+        )

@@ -101,11 +101,8 @@ def prune(
 ) -> None:
     """Remove articles older than the retention period; stories and digests stay sound."""
     from ingest.prune import (
-        PruneStats,
         count_prunable,
-        expire_tombstones,
         parse_age,
-        prune_batch,
     )
 
     cli = _cli()
@@ -130,21 +127,12 @@ def prune(
                 highlight=False,
             )
             return
-        total = PruneStats()
-        while True:
-            with instance.session() as session, session.begin():
-                stats = prune_batch(session, cutoff=cutoff, now=now)
-            total += stats
-            if stats.articles == 0:
-                break
-        with instance.session() as session, session.begin():
-            forgotten = expire_tombstones(
-                session, before=now - timedelta(days=retention.tombstone_days)
-            )
+        report = instance.prune(age)
+    total = report.stats
     cli.out.print(
         f"removed {total.articles} articles published and first seen before {when}; "
         f"{total.stories_removed} stories removed, {total.stories_refreshed} updated; "
-        f"{forgotten} old tombstones forgotten",
+        f"{report.tombstones_forgotten} old tombstones forgotten",
         highlight=False,
     )
 
@@ -158,30 +146,11 @@ def fulltext(
     ] = None,
 ) -> None:
     """Fetch article pages for their full text (full_text outlets, short summaries)."""
-    from ingest import store
-    from ingest.fulltext import FullTextOptions, FullTextStatus, process_backlog
-    from newsdigest.app import fetch_options
+    from ingest.fulltext import FullTextStatus
 
     cli = _cli()
     with cli._app() as instance:
-        config = instance.config
-        if config.outlets:
-            with instance.session() as session, session.begin():
-                store.set_outlets_full_text(session, {o.name: o.full_text for o in config.outlets})
-        settings = config.fulltext
-        report = process_backlog(
-            instance.engine,
-            fetch_options=fetch_options(config),
-            options=FullTextOptions(
-                short_summaries=settings.short_summaries,
-                max_age=timedelta(hours=settings.max_age_hours),
-                batch_size=settings.batch_size,
-                max_attempts=settings.max_attempts,
-                retry_after=timedelta(minutes=settings.retry_after_minutes),
-            ),
-            clock=instance.clock,
-            limit=limit,
-        )
+        report = instance.fulltext(limit)
     table = Table(title="full text")
     for column in ("articles", "extracted", "kept summary", "retry later", "failed"):
         table.add_column(column, justify="right")

@@ -208,16 +208,17 @@ class Daemon:
             )
 
     def fulltext_tick(self) -> None:
-        try:
-            from newsdigest.fulltext_job import run_fulltext_backlog
-        except ImportError:  # full-text extraction not installed in this build
-            return
-        run_fulltext_backlog(self.app)
+        report = self.app.fulltext(limit=self.config.fulltext.batch_size)
+        if report.outcomes:
+            log.info("full text: %d articles processed", len(report.outcomes))
 
     def prune_tick(self) -> None:
-        from newsdigest.prune_job import prune
-
-        prune(self.app)
+        report = self.app.prune()
+        log.info(
+            "pruned %d articles first seen before %s",
+            report.stats.articles,
+            report.cutoff.isoformat(timespec="minutes"),
+        )
 
     # ------------------------------------------------------------ lifecycle
 

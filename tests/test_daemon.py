@@ -168,3 +168,36 @@ def test_sighup_with_a_broken_config_keeps_the_old_one(
         wait_for(lambda: "configuration reloaded" in daemon.log)
     finally:
         assert daemon.stop() == 0
+
+
+def test_every_job_of_the_daemon_runs(
+    tmp_path: Path, database_url: str, feeds: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each scheduled job, called as the scheduler calls it, does its work without error."""
+    from newsdigest.config import load_config
+    from newsdigest.daemon import Daemon as InProcess
+
+    monkeypatch.setenv("NEWSDIGEST_SECRET", "a-test-secret-of-enough-length")
+    config = load_config(
+        write_config(
+            tmp_path,
+            database_url,
+            feeds,
+            "smtp:\n  backend: outbox\nsubscribers:\n  - email: me@example.org\n",
+        )
+    )
+    daemon = InProcess(config)
+    try:
+        for job in ("fetch", "digest", "fulltext", "prune"):
+            daemon._guarded(job, getattr(daemon, f"{job}_tick"))()
+            assert daemon.metrics.tick_errors.labels(job=job)._value.get() == 0, job
+            assert daemon.metrics.ticks.labels(job=job)._value.get() == 1
+        exposition = daemon.metrics.exposition().decode()
+        assert 'newsdigest_fetches_total{status="ok"} 3.0' in exposition
+        with daemon.app.session() as session:
+            from ingest import store
+
+            assert store.count_leases(session, now=daemon.clock()) == {}
+            assert store.count_articles(session) > 0
+    finally:
+        daemon.app.close()
