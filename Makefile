@@ -44,5 +44,11 @@ bench-digest: $(STAMP)
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py $(BENCH_INGEST_FLAGS)
 
+# newsdigest vs the reader library on ../shared/bench's farm: cold, warm and 10%-changed
+# `fetch --all` rounds (compare.sh); issue 3. N=10000 REPS=1 for the large run; needs
+# ../.venv-bench (see benchmarks/bench_fetch.sh). Report in out/bench-fetch-N<N>.txt.
+bench-fetch: $(STAMP)
+	N=$${N:-1000} REPS=$${REPS:-3} benchmarks/bench_fetch.sh
+
 clean:
 	rm -rf out .pytest_cache
