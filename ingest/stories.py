@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ingest.dedupe import (
+    DEFAULT_BANDS,
     DEFAULT_THRESHOLD,
     DedupeCandidate,
     DedupeKind,
@@ -192,7 +193,7 @@ def place_new_articles(
     *,
     now: datetime,
     threshold: float = DEFAULT_THRESHOLD,
-    bands: int = 32,
+    bands: int = DEFAULT_BANDS,
 ) -> Placement:
     """Decide the story of each article about to be inserted; create and merge stories.
 
@@ -256,7 +257,9 @@ def place_new_articles(
 
 
 def index_bands(
-    session: Session, signatures: Sequence[tuple[int, tuple[int, ...]]], bands: int = 32
+    session: Session,
+    signatures: Sequence[tuple[int, tuple[int, ...]]],
+    bands: int = DEFAULT_BANDS,
 ) -> None:
     """Record the LSH bands of stored articles: (article id, signature) pairs."""
     rows = [

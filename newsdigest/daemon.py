@@ -119,6 +119,7 @@ class Daemon:
             timezone=UTC,
         )
         self._server: ThreadingHTTPServer | None = None
+        self.unfinished = False
 
     # ------------------------------------------------------------ jobs
 
@@ -190,8 +191,17 @@ class Daemon:
         with self.app.session() as session, session.begin():
             store.release_leases(session, owner=self.owner)
 
+    def _has_subscribers(self) -> bool:
+        from digest.subscribers import list_subscribers
+
+        with self.app.session() as session:
+            return bool(list_subscribers(session, statuses=("active",)))
+
     def digest_tick(self) -> None:
         from newsdigest.send_job import send_digests
+
+        if not self._has_subscribers():
+            return
 
         # A digest whose time passed while the daemon was down goes out at start-up when it
         # is within the catch-up window; later than that it is recorded as missed.
@@ -223,6 +233,13 @@ class Daemon:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        if self._has_subscribers():
+            from newsdigest.send_job import DeliverySetupError, delivery_settings
+
+            try:  # refuse now rather than fail every minute (e.g. no secret to sign links)
+                delivery_settings(self.config)
+            except DeliverySetupError as exc:
+                raise DaemonError(f"cannot send digests: {exc}") from None
         self._schedule_jobs()
         self.scheduler.start()
         self.health.scheduler_running = True
@@ -237,7 +254,8 @@ class Daemon:
         finisher = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
         finisher.start()
         finisher.join(timeout)
-        if finisher.is_alive():
+        self.unfinished = finisher.is_alive()
+        if self.unfinished:
             log.warning("in-flight work did not finish within %.0f s; leaving it", timeout)
         self.health.scheduler_running = False
         with contextlib.suppress(Exception), self.app.session() as session, session.begin():
@@ -327,4 +345,10 @@ def run_forever(daemon: Daemon) -> int:
                     daemon.reload()
         finally:
             daemon.stop()
+    if daemon.unfinished:
+        # A job thread is still inside a fetch or a send: its leases are released and
+        # whatever it has not committed is redone by the next round, so leave now rather
+        # than wait for it (the interpreter would, for non-daemon threads).
+        logging.shutdown()
+        os._exit(0)
     return 0

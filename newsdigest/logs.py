@@ -40,5 +40,6 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # One line per scheduled run is noise at INFO.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+    # One line per scheduled run, or per HTTP request, is noise at INFO.
+    for noisy in ("apscheduler", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

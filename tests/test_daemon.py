@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -201,3 +202,20 @@ def test_every_job_of_the_daemon_runs(
             assert store.count_articles(session) > 0
     finally:
         daemon.app.close()
+
+
+def test_run_refuses_to_start_when_digests_cannot_be_signed(
+    tmp_path: Path, sqlite_url: str, feeds: list[str]
+) -> None:
+    config = write_config(tmp_path, sqlite_url, feeds, "subscribers:\n  - email: me@example.org\n")
+    env = {k: v for k, v in os.environ.items() if k != "NEWSDIGEST_SECRET"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "newsdigest", "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "cannot send digests: no secret to sign unsubscribe links" in proc.stderr
+    assert "NEWSDIGEST_SECRET" in proc.stderr

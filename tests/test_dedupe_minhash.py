@@ -7,6 +7,7 @@ import random
 import pytest
 
 from ingest.dedupe import (
+    DEFAULT_BANDS,
     candidate_probability,
     estimated_jaccard,
     lsh_bands,
@@ -91,10 +92,10 @@ def test_near_duplicates_share_a_band() -> None:
 
 def test_bands_are_indexed_signed_64_bit_ints() -> None:
     bands = lsh_bands(minhash_signature(_text(_article(24))))
-    assert [index for index, _ in bands] == list(range(32))
+    assert [index for index, _ in bands] == list(range(DEFAULT_BANDS))
     assert all(-(2**63) <= value < 2**63 for _, value in bands)
-    assert len({value for _, value in bands}) == 32
-    assert len(lsh_bands(minhash_signature(_text(_article(24))), bands=16)) == 16
+    assert len({value for _, value in bands}) == DEFAULT_BANDS
+    assert len(lsh_bands(minhash_signature(_text(_article(24))), bands=32)) == 32
 
 
 def test_bands_must_divide_the_signature() -> None:
