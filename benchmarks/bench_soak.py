@@ -57,6 +57,7 @@ def http_json(url: str, method: str = "GET") -> Any:
 @contextmanager
 def farm(workdir: Path, feeds: int) -> Iterator[str]:
     ready = workdir / "farm.url"
+    ready.unlink(missing_ok=True)  # a stale one from an earlier run would be read at once
     proc = subprocess.Popen(
         [
             PY,

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -26,14 +27,15 @@ from ingest import store
 from ingest.dedupe import DedupeCandidate
 from ingest.errors import FeedParseError
 from ingest.fetch import Fetcher, FetchOptions
-from ingest.normalize import NormalizedEntry, entry_key, normalize_entry
-from ingest.parse import parse_feed
 from ingest.politeness import domain_key
 from ingest.records import OutletInfo
 from ingest.schedule import ScheduleInput, ScheduleSettings, hints_from, next_due
 from ingest.stories import dedupe_text
-from ingest.tagging import Tag, TagRules, tag_article
 from ingest.types import FeedRef, FetchResult, FetchStatus, ParsedFeed
+
+if TYPE_CHECKING:
+    from ingest.normalize import NormalizedEntry
+    from ingest.tagging import Tag, TagRules
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,11 @@ def prepare(
     rules: TagRules | None = None,
 ) -> PreparedFeed:
     """Parse, normalize and tag one feed body; a pure function of its inputs."""
+    # Imported here: a round of 304s never needs them (and `fetch` starts faster).
+    from ingest.normalize import entry_key, normalize_entry
+    from ingest.parse import parse_feed
+    from ingest.tagging import tag_article
+
     parsed = parse_feed(body, headers, url)
     entries = []
     for raw in parsed.entries:

@@ -14,19 +14,22 @@ needs the ``postgres`` extra (psycopg 3).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 from newsdigest.errors import NewsdigestError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The newest migration. Every start compares the database with it, which costs one query;
+#: Alembic (slow to import) is loaded only when there is something to migrate.
+#: tests/test_db.py checks that it is the head of the migration history.
+HEAD_REVISION = "0005"
 # Any constant will do; it only has to be the same for every newsdigest process.
 _MIGRATION_LOCK_ID = 0x6E657773  # "news"
 
@@ -74,6 +77,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -81,6 +86,8 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config(create_engine("sqlite://")))
     head = script.get_current_head()
     assert head is not None
@@ -89,11 +96,15 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; several processes may call this at once."""
+    from alembic import command
+
     try:
         if engine.dialect.name == "postgresql":
             # Two daemons starting together must not both create the tables.
@@ -117,6 +128,6 @@ def open_database(url: str, **kwargs: Any) -> Engine:
         current = current_revision(engine)
     except OperationalError as exc:
         raise DatabaseError(f"cannot open the database {engine.url!r}: {exc.orig}") from None
-    if current != head_revision():
+    if current != HEAD_REVISION:
         upgrade(engine)
     return engine

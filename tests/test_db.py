@@ -79,3 +79,9 @@ def test_bad_database_urls_are_explained(url: str, message: str) -> None:
 def test_unreachable_postgres_is_a_clear_error() -> None:
     with pytest.raises(DatabaseError, match="cannot open the database"):
         open_database("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+def test_the_recorded_head_is_the_newest_migration() -> None:
+    from newsdigest.db import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION
