@@ -13,6 +13,7 @@ arrival.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,13 @@ from ingest.dedupe import (
 from ingest.models import Article, MinHashBand, Story
 
 _IN_CHUNK = 500
+
+
+@functools.lru_cache(maxsize=8192)
+def _bands(signature: tuple[int, ...], bands: int) -> tuple[tuple[int, int], ...]:
+    """LSH bands of a signature; one article's are needed by the lookup, the in-batch
+    index and the band rows, so they are computed once (a pure function, memoized)."""
+    return tuple(lsh_bands(signature, bands))
 
 
 class _HasText(Protocol):
@@ -102,9 +110,7 @@ def _lookup(
     """Stored articles sharing a URL, a fingerprint or an LSH band with any candidate."""
     urls = sorted({c.url for c in candidates if c.url})
     fingerprints = sorted({c.fingerprint for c in candidates if c.fingerprint})
-    pairs = sorted(
-        {pair for c in candidates if c.signature for pair in lsh_bands(c.signature, bands)}
-    )
+    pairs = sorted({pair for c in candidates if c.signature for pair in _bands(c.signature, bands)})
     ids: set[int] = set()
     conn = session.connection()  # Core rather than ORM execution: this runs for every feed
     for chunk in _chunks(urls):
@@ -172,7 +178,7 @@ class _Index:
         if fingerprint:
             keys.append(("f", fingerprint))
         if signature:
-            keys.extend(("b", band, value) for band, value in lsh_bands(signature, self.bands))
+            keys.extend(("b", band, value) for band, value in _bands(signature, self.bands))
         return keys
 
     def add(self, known: KnownArticle) -> None:
@@ -266,10 +272,10 @@ def index_bands(
         {"article_id": article_id, "band": band, "hash": value}
         for article_id, signature in signatures
         if signature
-        for band, value in lsh_bands(signature, bands)
+        for band, value in _bands(signature, bands)
     ]
     if rows:
-        session.execute(insert(MinHashBand), rows)
+        session.connection().execute(insert(MinHashBand.__table__), rows)
 
 
 def refresh_stories(session: Session, story_ids: Iterable[int], *, now: datetime) -> None:

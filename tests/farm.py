@@ -21,6 +21,7 @@ def run_farm(tmp_path: Path, *args: str) -> Iterator[str]:
     """Start farm.py on a free port; yield its base URL; stop it."""
     farm = shared_path("bench", "farm.py")
     ready = tmp_path / "farm.url"
+    log = (tmp_path / "farm.log").open("w")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -34,8 +35,7 @@ def run_farm(tmp_path: Path, *args: str) -> Iterator[str]:
             *args,
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 60
@@ -49,6 +49,7 @@ def run_farm(tmp_path: Path, *args: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
 
 
 def farm_stats(base: str) -> dict[str, Any]:

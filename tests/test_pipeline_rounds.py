@@ -137,8 +137,6 @@ EXPECTED_REASON = {
 
 
 @pytest.mark.shared
-# tests/farm.py leaves the farm's stderr pipe to the garbage collector.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_farm_with_faults_gives_each_failure_its_reason_and_stores_the_rest(
     engine: Engine, tmp_path: Path
 ) -> None:

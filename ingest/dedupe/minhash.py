@@ -208,13 +208,13 @@ def lsh_bands(signature: Sequence[int], bands: int = DEFAULT_BANDS) -> list[tupl
         return []
     if bands < 1 or len(signature) % bands:
         raise ValueError(f"bands must divide the signature length: {len(signature)} % {bands} != 0")
-    rows = len(signature) // bands
+    width = len(signature) // bands * 8
+    # Each value as 8 little-endian bytes, all at once (the values are 32-bit, >= 0).
+    packed = np.asarray(signature, dtype="<u8").tobytes()
     out: list[tuple[int, int]] = []
     for band in range(bands):
-        chunk = signature[band * rows : (band + 1) * rows]
-        payload = b"".join(int(value).to_bytes(8, "little") for value in chunk)
-        digest = hashlib.blake2b(payload, digest_size=8).digest()
-        out.append((band, int.from_bytes(digest, "little", signed=True)))
+        digest = hashlib.blake2b(packed[band * width : (band + 1) * width], digest_size=8)
+        out.append((band, int.from_bytes(digest.digest(), "little", signed=True)))
     return out
 
 
