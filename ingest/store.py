@@ -976,3 +976,17 @@ def slowed_feed_urls(session: Session, *, now: datetime) -> list[str]:
     the fetcher slows their whole domains for the round."""
     query = select(Feed.url).where(Feed.enabled.is_(True), Feed.retry_after_at > now)
     return list(session.scalars(query))
+
+
+def renew_leases(session: Session, *, owner: str, now: datetime, lease: timedelta) -> int:
+    """Extend this owner's live leases to ``now + lease`` (a heartbeat while it works).
+
+    Only leases not yet expired are renewed: a lease that ran out may already belong to
+    another daemon's claim.
+    """
+    result = session.execute(
+        update(Feed)
+        .where(Feed.lease_owner == owner, Feed.lease_expires_at > now)
+        .values(lease_expires_at=now + lease)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]

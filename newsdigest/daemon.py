@@ -175,9 +175,10 @@ class Daemon:
             for c in claimed:
                 if c.due_at is not None:
                     self.metrics.schedule_lag.observe(max(0.0, (now - c.due_at).total_seconds()))
-            report = asyncio.run(
-                pipeline.run([c.ref for c in claimed], on_result=self.metrics.fetch_done)
-            )
+            with self._lease_heartbeat(timedelta(seconds=d.lease_seconds)):
+                report = asyncio.run(
+                    pipeline.run([c.ref for c in claimed], on_result=self.metrics.fetch_done)
+                )
             self.metrics.leases.set(0)
             self.health.last_fetch_round = self.clock()
             log.info(
@@ -196,6 +197,28 @@ class Daemon:
 
         with self.app.session() as session:
             return bool(list_subscribers(session, statuses=("active",)))
+
+    @contextlib.contextmanager
+    def _lease_heartbeat(self, lease: timedelta) -> Iterator[None]:
+        """Renew this daemon's leases every third of a lease while a batch is worked on,
+        so a slow batch is not taken over by another daemon while this one still works."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(lease.total_seconds() / 3):
+                try:
+                    with self.app.session() as session, session.begin():
+                        store.renew_leases(session, owner=self.owner, now=self.clock(), lease=lease)
+                except Exception:  # the next beat tries again; expiry is the fallback
+                    log.warning("could not renew leases", exc_info=True)
+
+        thread = threading.Thread(target=beat, name="lease-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def digest_tick(self) -> None:
         from newsdigest.send_job import send_digests

@@ -88,3 +88,15 @@ def test_claims_take_the_most_overdue_first(engine: Engine, limit: int) -> None:
         claimed = store.claim_due_feeds(session, owner="a", now=NOW, lease=LEASE, limit=limit)
     assert [c.ref.id for c in claimed] == ids[:limit]
     assert all(c.due_at is not None and c.due_at <= NOW for c in claimed)
+
+
+def test_a_heartbeat_keeps_live_leases_and_not_expired_ones(engine: Engine) -> None:
+    ids = add_feeds(engine, 2)
+    assert claim(engine, "a", limit=1) == {ids[0]}
+    with Session(engine) as session, session.begin():
+        later = NOW + timedelta(minutes=4)
+        assert store.renew_leases(session, owner="a", now=later, lease=LEASE) == 1
+    assert claim(engine, "b", now=NOW + timedelta(minutes=6)) == {ids[1]}  # a's is still held
+    with Session(engine) as session, session.begin():
+        too_late = NOW + timedelta(minutes=20)
+        assert store.renew_leases(session, owner="a", now=too_late, lease=LEASE) == 0
