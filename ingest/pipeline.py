@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from ingest import store
@@ -38,6 +40,22 @@ if TYPE_CHECKING:
     from ingest.tagging import Tag, TagRules
 
 log = logging.getLogger(__name__)
+
+#: Seconds to wait before each new attempt at a write transaction whose database
+#: connection was lost: about 15 s in all, longer than a PostgreSQL restart takes.
+RECONNECT_WAITS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def _connection_lost(exc: DBAPIError) -> bool:
+    """Whether ``exc`` means the database went away, not that the statement was wrong.
+
+    Either SQLAlchemy saw the connection die under a statement (it then invalidates the
+    pool), or no connection could be made at all (no statement ran: refused, starting
+    up, shutting down).
+    """
+    return exc.connection_invalidated or (
+        isinstance(exc, OperationalError) and exc.statement is None
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,19 +335,45 @@ class Pipeline:
                     on_result(outcome)
 
     def _store_batch(
-        self, batch: list[_Fetched], outlets: dict[int, OutletInfo | None]
+        self,
+        batch: list[_Fetched],
+        outlets: dict[int, OutletInfo | None],
+        *,
+        reconnect_waits: Sequence[float] = RECONNECT_WAITS,
     ) -> list[FeedOutcome]:
         """Store a batch in one transaction; if that fails, each feed in its own, so that one
-        feed's failure never loses another's data."""
+        feed's failure never loses another's data.
+
+        A lost database connection (a PostgreSQL restart or failover) is not the batch's
+        fault: the transaction is run again after each of ``reconnect_waits``. Storing is
+        idempotent (entries are keyed by feed and key), so a commit whose answer was lost
+        is harmless to repeat. The one-by-one fallback does not wait again, so a database
+        that stays down costs one round's bounded wait, not one per feed.
+        """
         now = self.clock()
-        try:
-            with self._write_lock, Session(self.engine) as session, session.begin():
-                return self._write_batch(session, batch, outlets, now)
-        except Exception:
-            if len(batch) == 1:
-                return [self._store_failed(batch[0], now)]
-            log.warning("storing a batch of %d feeds failed; storing them one by one", len(batch))
-        return [self._store_batch([item], outlets)[0] for item in batch]
+        waits = iter(reconnect_waits)
+        while True:
+            try:
+                with self._write_lock, Session(self.engine) as session, session.begin():
+                    return self._write_batch(session, batch, outlets, now)
+            except Exception as exc:
+                lost = isinstance(exc, DBAPIError) and _connection_lost(exc)
+                wait = next(waits, None) if lost else None
+                if wait is not None:
+                    log.warning(
+                        "lost the database connection while storing %d feeds (%s); "
+                        "trying again in %.1f s",
+                        len(batch),
+                        str(getattr(exc, "orig", exc)).strip().split("\n")[0],
+                        wait,
+                    )
+                    time.sleep(wait)
+                    continue
+                if len(batch) == 1:
+                    return [self._store_failed(batch[0], now)]
+                log.warning("storing a batch of %d feeds failed; one by one now", len(batch))
+                break
+        return [self._store_batch([item], outlets, reconnect_waits=())[0] for item in batch]
 
     def _store_failed(self, item: _Fetched, now: datetime) -> FeedOutcome:
         log.exception("storing feed %s failed", item.result.feed.url)

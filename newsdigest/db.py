@@ -62,6 +62,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         folder = Path(parsed.database).parent
         if not folder.exists():
             raise DatabaseError(f"the folder of the SQLite database does not exist: {folder}")
+    if parsed.get_backend_name() != "sqlite":
+        # A pooled connection may have died with a server restart: test it on checkout
+        # (one round trip) rather than fail the first statement after the restart.
+        kwargs.setdefault("pool_pre_ping", True)
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError:
