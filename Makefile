@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint eval clean
+.PHONY: demo test lint eval clean bench bench-quick bench-soak
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,18 @@ bench-ingest: $(STAMP)
 # ../.venv-bench (see benchmarks/bench_fetch.sh). Report in out/bench-fetch-N<N>.txt.
 bench-fetch: $(STAMP)
 	N=$${N:-1000} REPS=$${REPS:-3} benchmarks/bench_fetch.sh
+
+# Every benchmark above plus the soak, each with a time budget (< 15 minutes on 2 cores);
+# rewrites docs/benchmarks.md. bench-quick: small sizes (< 2 minutes), out/benchmarks-quick.md.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py --quick
+
+# The daemon left alone against the feed farm (10,000 feeds, 10 minutes a run); issue 8.
+bench-soak: $(STAMP)
+	$(BIN)/python benchmarks/bench_soak.py
 
 clean:
 	rm -rf out .pytest_cache

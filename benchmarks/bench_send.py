@@ -11,15 +11,17 @@ Three figures:
 The server (aiosmtpd's Sink handler) runs in its own process so it does not share the
 GIL with the sender. Usage::
 
-    python benchmarks/bench_send.py [--messages 10000] [--subscribers 1000] [--write]
+    python benchmarks/bench_send.py [--messages 10000] [--subscribers 1000] [--write] [--json]
 
-``--write`` replaces the send section of docs/benchmarks.md.
+``--write`` replaces the send section of docs/benchmarks.md; ``--json`` also prints the three
+figures as one JSON line (for benchmarks/run_all.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import re
@@ -166,6 +168,7 @@ def main() -> int:
     parser.add_argument("--fresh", type=int, default=1_000, help="messages, one connection each")
     parser.add_argument("--subscribers", type=int, default=1_000)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--json", action="store_true", help="also print one JSON line")
     args = parser.parse_args()
     with sink_server() as port:
         reused, reused_conns = bench_mailer(port, args.messages, reuse=True)
@@ -174,6 +177,17 @@ def main() -> int:
         print(f"new connection each: {fresh:,.0f} messages/s ({fresh_conns} connections)")
         e2e = bench_end_to_end(port, args.subscribers)
         print(f"digest send end to end: {e2e:,.0f} digests/s")
+    if args.json:
+        figures = {
+            "bench": "send",
+            "messages": args.messages,
+            "reused_per_s": round(reused, 1),
+            "fresh_messages": args.fresh,
+            "fresh_per_s": round(fresh, 1),
+            "subscribers": args.subscribers,
+            "end_to_end_per_s": round(e2e, 1),
+        }
+        print(json.dumps(figures), flush=True)
     if args.write:
         write_doc(args, reused, fresh, e2e)
     return 0
