@@ -538,7 +538,7 @@ def _article_values(entry: EntryToStore, candidate: DedupeCandidate | None) -> d
     return {
         "guid": entry.guid,
         "url": entry.url,
-        "title": entry.title,
+        "title": entry.title or "",  # an untitled entry: the column is NOT NULL
         "summary": entry.summary_text,
         "content_html": entry.content_html,
         "content_text": entry.content_text,
