@@ -316,13 +316,21 @@ def confined(root: Path, relative: str) -> Path:
 def write_file(root: Path, relative: str, content: str | bytes) -> Path:
     """Write one file of the archive (atomically: a reader never sees half a page)."""
     target = confined(root, relative)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    if isinstance(content, str):
-        tmp.write_text(content, encoding="utf-8")
-    else:
-        tmp.write_bytes(content)
-    tmp.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            tmp.write_text(content, encoding="utf-8")
+        else:
+            tmp.write_bytes(content)
+        tmp.replace(target)
+    except OSError as exc:
+        # A full disk or a read-only folder: leave no half-written file, say which folder.
+        tmp.unlink(missing_ok=True)
+        raise ArchiveError(
+            f"cannot write {target}: {exc.strerror or exc}; "
+            "free some space or set output.directory to a writable folder"
+        ) from exc
     return target
 
 

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from digest.errors import DigestError
 from ingest.errors import IngestError
 from newsdigest.errors import NewsdigestError
 
@@ -734,7 +735,7 @@ def main(argv: list[str] | None = None) -> int:
     except NewsdigestError as exc:
         _print_error(exc)
         return EXIT_USAGE
-    except IngestError as exc:
+    except (IngestError, DigestError) as exc:  # e.g. the output folder's disk is full
         _print_error(exc)
         return EXIT_FAILED
     except KeyboardInterrupt:

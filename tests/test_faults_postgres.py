@@ -215,7 +215,7 @@ def test_a_fetch_round_survives_a_postgresql_restart(
         feeds.gate.set()
         if fetch.poll() is None:
             fetch.kill()
-            fetch.wait()
+            fetch.communicate()
     assert fetch.returncode == 0, f"fetch failed after the restart:\n{out}\n{err}"
     assert "lost the database connection" in err  # a write did meet the dead server
     # No article lost, none twice, every feed's fetch recorded as a success.
