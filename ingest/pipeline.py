@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -164,6 +165,15 @@ def prepare(
     )
 
 
+def _parse_worker_init() -> None:
+    """Parse workers take the default signal handling, not the daemon's: forked from a
+    process that catches SIGTERM to shut down gracefully, they would otherwise ignore it
+    and outlive it. Ctrl-C goes to the parent, which stops them."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def failure_reason(result: FetchResult, parse_error: str | None) -> str | None:
     """Why this fetch failed, or None when it worked (a 304 works)."""
     if parse_error is not None:
@@ -233,7 +243,9 @@ class Pipeline:
         outlets, slowed = await asyncio.to_thread(self._round_facts, [f.id for f in feeds])
         executor: Executor | None = None
         if self.options.parse_workers > 0 and len(feeds) >= self.options.pool_threshold:
-            executor = ProcessPoolExecutor(max_workers=self.options.parse_workers)
+            executor = ProcessPoolExecutor(
+                max_workers=self.options.parse_workers, initializer=_parse_worker_init
+            )
         outcomes: list[FeedOutcome] = []
         ready: asyncio.Queue[_Fetched | None] = asyncio.Queue()
         writer = asyncio.create_task(self._writer(ready, outlets, outcomes, on_result))

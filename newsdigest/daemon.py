@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import multiprocessing
 import os
 import secrets
 import signal
@@ -372,6 +373,8 @@ def run_forever(daemon: Daemon) -> int:
         # A job thread is still inside a fetch or a send: its leases are released and
         # whatever it has not committed is redone by the next round, so leave now rather
         # than wait for it (the interpreter would, for non-daemon threads).
+        for child in multiprocessing.active_children():  # parse workers of that batch
+            child.kill()
         logging.shutdown()
         os._exit(0)
     return 0

@@ -95,6 +95,20 @@ def wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyp
     raise AssertionError("condition not met in time")
 
 
+def _processes_running(needle: str) -> list[str]:
+    """Command lines of live processes that mention ``needle``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if needle in cmdline:
+                found.append(cmdline)
+    return found
+
+
 @pytest.fixture
 def feeds(httpserver: HTTPServer) -> list[str]:
     urls = []
@@ -127,6 +141,8 @@ def test_run_fetches_serves_health_and_stops_cleanly_on_sigterm(
     finally:
         code = daemon.stop()
     assert code == 0, daemon.log
+    # Its parse workers went with it.
+    wait_for(lambda: not _processes_running(str(daemon_config)), timeout=15)
     records = [json.loads(line) for line in daemon.log.splitlines() if line.startswith("{")]
     messages = [r["message"] for r in records]
     assert any(m.startswith("fetched 3 feeds") for m in messages)

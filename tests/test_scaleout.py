@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, func, select, text, update
 from ingest.models import Article, Feed
 from newsdigest.cli import main
 from tests.farm import farm_opml, farm_post, farm_stats, run_farm
-from tests.test_daemon import Daemon
+from tests.test_daemon import Daemon, _processes_running, wait_for
 
 FEEDS = 500
 
@@ -126,6 +126,8 @@ def test_three_daemons_fetch_each_due_feed_once_and_survive_a_kill(
             codes = [d.stop() for d in daemons]
             engine.dispose()
         assert codes[1:] == [0, 0], [d.log for d in daemons[1:]]
+        # No parse worker outlives its daemon.
+        wait_for(lambda: not _processes_running(str(config)), timeout=30)
     with create_engine(postgres_url).connect() as conn:
         assert (
             conn.execute(
