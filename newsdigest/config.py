@@ -262,7 +262,7 @@ class TaggingSettings(_Strict):
 class Config(_Strict):
     """The whole configuration; every path in it is absolute once loaded."""
 
-    database: str = DEFAULT_DATABASE
+    database: str = Field(DEFAULT_DATABASE, repr=False)  # the URL may hold a password
     fetch: FetchSettings = FetchSettings()
     outlets: list[OutletConfig] = Field(default_factory=list)
     subscribers: list[SubscriberConfig] = Field(default_factory=list)

@@ -13,6 +13,7 @@ needs the ``postgres`` extra (psycopg 3).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +54,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; raises DatabaseError with a message naming what is wrong."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise DatabaseError(f"not a database URL: {url!r}") from None
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        # The URL may carry a password; this message goes to the terminal and the logs.
+        shown = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+        raise DatabaseError(f"not a database URL: {shown!r}") from None
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # SQLAlchemy's default PostgreSQL driver is psycopg2; the project uses psycopg 3.
         parsed = parsed.set(drivername="postgresql+psycopg")
