@@ -15,6 +15,7 @@ from typing import Any
 
 import feedparser
 
+from ingest.charsets import recode_to_utf8
 from ingest.errors import FeedParseError
 from ingest.types import ParsedEntry, ParsedFeed
 
@@ -117,6 +118,9 @@ def parse_xml_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed
             raise FeedParseError(
                 f"refused: an element has more than {MAX_ATTRIBUTES} attributes", url
             )
+    recoded = recode_to_utf8(body, headers)  # says UTF-8, is not: see ingest.charsets
+    if recoded is not None:
+        body, headers = recoded
     parsed = feedparser.parse(
         body,
         response_headers={**headers, "content-location": url},
