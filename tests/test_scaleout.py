@@ -128,10 +128,8 @@ def test_three_daemons_fetch_each_due_feed_once_and_survive_a_kill(
         assert codes[1:] == [0, 0], [d.log for d in daemons[1:]]
         # No parse worker outlives its daemon.
         wait_for(lambda: not _processes_running(str(config)), timeout=30)
-    with create_engine(postgres_url).connect() as conn:
-        assert (
-            conn.execute(
-                text("SELECT count(*) FROM feeds WHERE lease_owner IS NOT NULL")
-            ).scalar_one()
-            == 0
-        )
+    final = create_engine(postgres_url)
+    with final.connect() as conn:
+        leased = conn.execute(text("SELECT count(*) FROM feeds WHERE lease_owner IS NOT NULL"))
+        assert leased.scalar_one() == 0
+    final.dispose()
