@@ -37,6 +37,9 @@ from ingest.dedupe import (
 from ingest.models import Article, MinHashBand, Story
 
 _IN_CHUNK = 500
+#: At most this many LSH candidates per lookup are verified: a bound on the work when many
+#: stored texts look alike; true near-duplicates of one story share it anyway.
+_BAND_CANDIDATES = 2000
 
 
 @functools.lru_cache(maxsize=8192)
@@ -113,10 +116,19 @@ def _lookup(
     pairs = sorted({pair for c in candidates if c.signature for pair in _bands(c.signature, bands)})
     ids: set[int] = set()
     conn = session.connection()  # Core rather than ORM execution: this runs for every feed
-    for chunk in _chunks(urls):
-        ids.update(conn.execute(select(Article.id).where(Article.url.in_(chunk))).scalars())
-    for chunk in _chunks(fingerprints):
-        ids.update(conn.execute(select(Article.id).where(Article.fingerprint.in_(chunk))).scalars())
+    # Articles sharing a URL or a fingerprint are already one story, so one of each
+    # (the oldest) stands for all: a URL that thousands of entries share (a feed that links
+    # every item to its home page) must not make every lookup load them all.
+    for column in (Article.url, Article.fingerprint):
+        values = urls if column is Article.url else fingerprints
+        for chunk in _chunks(values):
+            ids.update(
+                conn.execute(
+                    select(func.min(Article.id))
+                    .where(column.in_(chunk), Article.story_id.is_not(None))
+                    .group_by(column)
+                ).scalars()
+            )
     # `(band = b AND hash IN (...)) OR ...`: each arm walks the (band, hash) index on both
     # engines (a row-value IN over pairs made SQLite scan the whole table). The SQL is
     # written as text because building the same expression with SQLAlchemy took longer
@@ -130,7 +142,8 @@ def _lookup(
             for band, values in sorted(by_band.items())
         )
         rows = conn.exec_driver_sql(
-            f"SELECT article_id FROM {MinHashBand.__tablename__} WHERE {arms}"
+            f"SELECT article_id FROM {MinHashBand.__tablename__} WHERE {arms} "
+            f"LIMIT {_BAND_CANDIDATES}"
         )
         ids.update(article_id for (article_id,) in rows)
     known: list[KnownArticle] = []
