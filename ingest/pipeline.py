@@ -389,12 +389,27 @@ class Pipeline:
 
     def _store_failed(self, item: _Fetched, now: datetime) -> FeedOutcome:
         log.exception("storing feed %s failed", item.result.feed.url)
+        reason = "cannot store this feed's entries (see the log); it is retried next round"
+        try:  # leave a trace on the feed (`feeds list`, `status`); its validators stay old
+            with self._write_lock, Session(self.engine) as session, session.begin():
+                facts = store.schedule_facts(session, item.result.feed.id)
+                health = decide_health(item.result, None, facts, True, now, self.options.schedule)
+                store.record_fetch(
+                    session,
+                    item.result,
+                    now=now,
+                    health=health,
+                    error=reason,
+                    status="store_error",
+                )
+        except Exception:
+            log.warning("could not record the failure of feed %s", item.result.feed.url)
         return FeedOutcome(
             feed_id=item.result.feed.id,
             url=item.result.feed.url,
             status="store_error",
             http_status=item.result.http_status,
-            error="cannot store this feed's entries (see the log); it is retried next round",
+            error=reason,
             elapsed_s=item.result.elapsed_s,
         )
 

@@ -268,6 +268,7 @@ def record_fetch(
     error: str | None,
     new_entries: int = 0,
     title: str | None = None,
+    status: str | None = None,
 ) -> None:
     """Write what one fetch came to onto the feed: validators, health and next due time.
 
@@ -281,7 +282,10 @@ def record_fetch(
     feed.lease_owner = None  # the fetch is done: its lease, if any, is over
     feed.lease_expires_at = None
     feed.last_http_status = result.http_status
-    feed.last_status = str(result.status) if error is None or result.error else "parse_error"
+    if status is not None:
+        feed.last_status = status
+    else:
+        feed.last_status = str(result.status) if error is None or result.error else "parse_error"
     feed.next_due_at = health.next_due_at
     feed.interval_seconds = health.interval_seconds
     if result.status == FetchStatus.GONE:

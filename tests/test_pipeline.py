@@ -6,6 +6,7 @@ import asyncio
 import re
 from datetime import UTC, datetime
 
+import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -235,3 +236,29 @@ def test_a_feed_minting_new_guids_each_fetch_stores_nothing_twice(
     assert article_count(engine) == 10
     with Session(engine) as session:
         assert store.get_feed(session, feed_id).key_policy == "link"
+
+
+def test_a_feed_that_cannot_be_stored_says_so_and_the_others_are_stored(
+    engine: Engine, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    httpserver.expect_request("/good").respond_with_data(rss(("a", "Good", "Fine.")))
+    httpserver.expect_request("/bad").respond_with_data(rss(("b", "Bad", "Boom.")))
+    good, bad = follow(engine, httpserver.url_for("/good"), httpserver.url_for("/bad"))
+    real = store.save_entries
+
+    def failing(session, *, feed_id, **kwargs):  # type: ignore[no-untyped-def]
+        if feed_id == bad:  # stands for a database refusing this feed's rows
+            raise RuntimeError("simulated storage failure")
+        return real(session, feed_id=feed_id, **kwargs)
+
+    monkeypatch.setattr(store, "save_entries", failing)
+    report = run_round(engine)
+    outcomes = {o.feed_id: o for o in report.outcomes}
+    assert outcomes[good].new == 1 and outcomes[good].error is None
+    assert outcomes[bad].status == "store_error"
+    with Session(engine) as session:
+        feed = store.get_feed(session, bad)
+    assert feed.last_status == "store_error"
+    assert feed.last_error is not None and "cannot store" in feed.last_error
+    assert feed.error_count == 1
+    assert article_count(engine) == 1
