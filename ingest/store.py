@@ -25,7 +25,7 @@ from ingest.dedupe import (
 )
 from ingest.errors import FeedExistsError, FeedNotFoundError
 from ingest.models import Article, EntryTombstone, Feed, MinHashBand, Outlet, Story, Tag
-from ingest.normalize import DateFlag, KeyPolicy, choose_key_policy, key_for_policy
+from ingest.normalize import UNSTABLE_DATE_FLAGS, KeyPolicy, choose_key_policy, key_for_policy
 from ingest.records import (
     ArticleInfo,
     FeedInfo,
@@ -38,12 +38,6 @@ from ingest.stories import NewArticle, index_bands, place_new_articles, refresh_
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
 _IN_CHUNK = 500  # bound the size of IN (...) lists; SQLite allows 32,766 variables
-#: Dates a feed did not really give (see ingest.normalize): unusable in a link + date key.
-_UNSTABLE_DATE_FLAGS = {
-    str(DateFlag.NO_DATE),
-    str(DateFlag.PUBLISHED_FROM_UPDATED),
-    str(DateFlag.PUBLISHED_IN_FUTURE),
-}
 
 
 class EntryToStore(Protocol):
@@ -520,7 +514,7 @@ def _rekey(session: Session, feed_id: int, policy: KeyPolicy) -> None:
     taken: set[str] = set()
     changes = []
     for row in rows:
-        stable_date = not set(row.date_flags or ()) & _UNSTABLE_DATE_FLAGS
+        stable_date = not UNSTABLE_DATE_FLAGS.intersection(row.date_flags or ())
         key = key_for_policy(
             policy,
             guid=row.guid,

@@ -4,7 +4,13 @@ Every function here is pure (no I/O, time passed in). The entry point is
 :func:`normalize_entry`; the pieces are public for the store and the tests.
 """
 
-from ingest.normalize.dates import DEFAULT_MAX_SKEW, DateFlag, NormalizedDates, normalize_dates
+from ingest.normalize.dates import (
+    DEFAULT_MAX_SKEW,
+    UNSTABLE_DATE_FLAGS,
+    DateFlag,
+    NormalizedDates,
+    normalize_dates,
+)
 from ingest.normalize.entry import (
     DEFAULT_SETTINGS,
     NormalizedEntry,
@@ -31,6 +37,7 @@ __all__ = [
     "MAX_HTML_CHARS",
     "MAX_URL_CHARS",
     "TRACKING_PARAMS",
+    "UNSTABLE_DATE_FLAGS",
     "DateFlag",
     "InvalidURLError",
     "KeyPolicy",

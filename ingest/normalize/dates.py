@@ -83,3 +83,10 @@ def normalize_dates(
         upd = pub
         flags.add(DateFlag.UPDATED_BEFORE_PUBLISHED)
     return NormalizedDates(pub, upd, tuple(flag for flag in DateFlag if flag in flags))
+
+
+#: Flags meaning ``published`` is not a date the feed gave and kept, so it may differ on
+#: the next fetch: such a date cannot be part of an entry's identity (link + date keys).
+UNSTABLE_DATE_FLAGS: frozenset[DateFlag] = frozenset(
+    {DateFlag.NO_DATE, DateFlag.PUBLISHED_FROM_UPDATED, DateFlag.PUBLISHED_IN_FUTURE}
+)

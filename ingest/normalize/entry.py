@@ -7,7 +7,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest.normalize.dates import DEFAULT_MAX_SKEW, DateFlag, normalize_dates
+from ingest.normalize.dates import (
+    DEFAULT_MAX_SKEW,
+    UNSTABLE_DATE_FLAGS,
+    DateFlag,
+    normalize_dates,
+)
 from ingest.normalize.errors import InvalidURLError
 from ingest.normalize.html import MAX_HTML_CHARS, html_to_text, sanitize_html
 from ingest.normalize.keys import KeyPolicy, entry_key, key_for_policy
@@ -82,12 +87,8 @@ class NormalizedEntry:
     def key_for(self, policy: KeyPolicy) -> str:
         """The entry's key under the feed's ``policy`` (see ``keys.key_for_policy``)."""
         # Only a date the feed gave, and kept, is stable from one fetch to the next.
-        unstable = {
-            DateFlag.NO_DATE,
-            DateFlag.PUBLISHED_FROM_UPDATED,
-            DateFlag.PUBLISHED_IN_FUTURE,
-        }
-        published = None if unstable.intersection(self.date_flags) else self.published
+        unstable = UNSTABLE_DATE_FLAGS.intersection(self.date_flags)
+        published = None if unstable else self.published
         return key_for_policy(
             policy,
             guid=self.guid,
