@@ -22,7 +22,12 @@ one transaction, written after its pages are fetched; no transaction stays open 
 the network.
 
 The article keeps its ``content_hash``: it identifies what the feed sent, so the next
-fetch of the feed does not mistake the extracted text for an edit.
+fetch of the feed does not mistake the extracted text for an edit. Its tags are
+recomputed from the extracted text (``retag``), in the same transaction: a teaser that
+names no country can come from a page about one. Its fingerprint, signature and story stay
+those of the feed's text: two outlets' pages carry different furniture, and the story was
+decided on what the feeds sent (moving an article between stories after a digest named it
+would change what subscribers were told).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
+from ingest import store
 from ingest.dedupe import is_full_text
 from ingest.extract import extract_article, judge_extraction
 from ingest.fetch import Fetcher, FetchOptions
@@ -45,6 +51,9 @@ from ingest.stories import refresh_stories
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
 log = logging.getLogger(__name__)
+
+#: Tags one stored article's text (title, summary, the extracted text...).
+Retagger = Callable[[store.TextToTag], Sequence[store.TagToStore]]
 
 
 class FullTextStatus(enum.StrEnum):
@@ -233,14 +242,22 @@ def pending_articles(
     ]
 
 
-def record_outcomes(session: Session, outcomes: Sequence[PageOutcome], *, now: datetime) -> None:
-    """Store a batch's outcomes: the extracted texts, and every attempt's status."""
+def record_outcomes(
+    session: Session,
+    outcomes: Sequence[PageOutcome],
+    *,
+    now: datetime,
+    retag: Retagger | None = None,
+) -> None:
+    """Store a batch's outcomes: the extracted texts (re-tagged with ``retag`` when given),
+    and every attempt's status."""
     ids = [o.article_id for o in outcomes]
     # An article removed meanwhile (pruned, its feed dropped) is skipped.
     stories = dict(
         session.execute(select(Article.id, Article.story_id).where(Article.id.in_(ids))).all()
     )
     touched: set[int] = set()
+    extracted: list[int] = []
     for outcome in outcomes:
         if outcome.article_id not in stories:
             continue
@@ -254,6 +271,7 @@ def record_outcomes(session: Session, outcomes: Sequence[PageOutcome], *, now: d
                     is_full=is_full_text(outcome.text),
                 )
             )
+            extracted.append(outcome.article_id)
             story = stories[outcome.article_id]
             if story is not None:
                 touched.add(story)
@@ -266,6 +284,9 @@ def record_outcomes(session: Session, outcomes: Sequence[PageOutcome], *, now: d
                 reason=outcome.reason,
             )
         )
+    if retag is not None and extracted:
+        texts = store.texts_to_tag(session, ids=extracted, limit=len(extracted))
+        store.replace_tags(session, {t.article_id: retag(t) for t in texts})
     # A story's representative is its earliest full version: this one may now qualify.
     refresh_stories(session, touched, now=now)
 
@@ -288,8 +309,10 @@ async def process_backlog_async(
     clock: Callable[[], datetime],
     limit: int | None = None,
     on_outcome: Callable[[PageOutcome], None] | None = None,
+    retag: Retagger | None = None,
 ) -> FullTextReport:
-    """Work through the backlog in batches until it is empty or ``limit`` articles are done."""
+    """Work through the backlog in batches until it is empty or ``limit`` articles are done;
+    extracted articles are re-tagged with ``retag`` (None keeps their tags)."""
     outcomes: list[PageOutcome] = []
     async with Fetcher(fetch_options) as fetcher:
         while limit is None or len(outcomes) < limit:
@@ -308,7 +331,7 @@ async def process_backlog_async(
                 for a, r in zip(batch, results, strict=True)
             ]
             with Session(engine) as session, session.begin():
-                record_outcomes(session, decided, now=clock())
+                record_outcomes(session, decided, now=clock(), retag=retag)
             for outcome in decided:
                 log.info(
                     "full text of article %d (%s): %s%s",
@@ -331,6 +354,7 @@ def process_backlog(
     clock: Callable[[], datetime],
     limit: int | None = None,
     on_outcome: Callable[[PageOutcome], None] | None = None,
+    retag: Retagger | None = None,
 ) -> FullTextReport:
     """:func:`process_backlog_async` for callers without an event loop (the CLI)."""
     return asyncio.run(
@@ -341,5 +365,6 @@ def process_backlog(
             clock=clock,
             limit=limit,
             on_outcome=on_outcome,
+            retag=retag,
         )
     )

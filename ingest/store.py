@@ -744,9 +744,15 @@ class TextToTag:
 
 
 def texts_to_tag(
-    session: Session, *, since: datetime | None, after_id: int = 0, limit: int = 500
+    session: Session,
+    *,
+    since: datetime | None = None,
+    after_id: int = 0,
+    limit: int = 500,
+    ids: Collection[int] | None = None,
 ) -> list[TextToTag]:
-    """A batch of articles (id > after_id, first seen since ``since``), in id order."""
+    """A batch of articles (id > after_id, first seen since ``since``, among ``ids`` when
+    given), in id order."""
     query = (
         select(
             Article.id,
@@ -763,6 +769,8 @@ def texts_to_tag(
     )
     if since is not None:
         query = query.where(Article.first_seen_at >= since)
+    if ids is not None:
+        query = query.where(Article.id.in_(list(ids)))
     return [
         TextToTag(
             row.id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ from newsdigest.db import open_database
 if TYPE_CHECKING:
     from ingest.fulltext import FullTextReport
     from ingest.prune import PruneStats
+    from ingest.store import TagToStore, TextToTag
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,24 @@ class App:
             return None
         return TagRules.build(extra_topics=t.topics, region_aliases=t.region_aliases)
 
+    def retagger(self) -> Callable[[TextToTag], Sequence[TagToStore]]:
+        """Tags a stored article's text with this config's rules (retag, full text)."""
+        from ingest.tagging import tag_article
+
+        rules = self.tag_rules()
+
+        def retag(t: TextToTag) -> Sequence[TagToStore]:
+            return tag_article(
+                t.title,
+                t.summary,
+                t.content,
+                categories=t.categories,
+                outlet_country=t.outlet_country,
+                rules=rules,
+            ).tags
+
+        return retag
+
     def pipeline(self) -> Pipeline:
         f = self.config.fetch
         options = PipelineOptions(
@@ -178,4 +197,5 @@ class App:
             ),
             clock=self.clock,
             limit=limit,
+            retag=self.retagger(),
         )

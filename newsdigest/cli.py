@@ -585,32 +585,18 @@ def retag(
 ) -> None:
     """Re-apply the tagging rules to stored articles (after changing config.yaml's tagging)."""
     from ingest import store
-    from ingest.tagging import tag_article
 
     since_dt = _parse_since(since)
     done = 0
     with _app() as instance:
-        rules = instance.tag_rules()
+        retag = instance.retagger()
         after = 0
         while True:
             with instance.session() as session, session.begin():
                 batch = store.texts_to_tag(session, since=since_dt, after_id=after)
                 if not batch:
                     break
-                store.replace_tags(
-                    session,
-                    {
-                        t.article_id: tag_article(
-                            t.title,
-                            t.summary,
-                            t.content,
-                            categories=t.categories,
-                            outlet_country=t.outlet_country,
-                            rules=rules,
-                        ).tags
-                        for t in batch
-                    },
-                )
+                store.replace_tags(session, {t.article_id: retag(t) for t in batch})
             after = batch[-1].article_id
             done += len(batch)
     out.print(f"retagged {done} articles", highlight=False)

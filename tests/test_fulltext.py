@@ -23,7 +23,7 @@ from ingest import store
 from ingest.extract import Extraction, extract_article, judge_extraction
 from ingest.fetch import FetchOptions
 from ingest.fulltext import FullTextOptions, FullTextReport, FullTextStatus, process_backlog
-from ingest.models import Article, ArticleFullText, Feed, Story
+from ingest.models import Article, ArticleFullText, Feed, Story, Tag
 from ingest.pipeline import prepare
 from tests.conftest import shared_path
 from tests.test_search import Item, search, store_feed, titles
@@ -438,6 +438,46 @@ def test_fulltext_on_the_command_line(
     assert "/missing" not in capsys.readouterr().out
     assert run(config, "articles", "search", "Euphrates", "--json") == 0
     assert TITLE_EN in capsys.readouterr().out
+
+
+def countries_of(engine: Engine, url: str) -> set[str]:
+    with Session(engine) as session:
+        return set(
+            session.scalars(
+                select(Tag.value)
+                .join(Article, Article.id == Tag.article_id)
+                .where(Article.url == url, Tag.kind == "country")
+            )
+        )
+
+
+def test_an_extracted_page_is_tagged_by_its_text(
+    tmp_path: Path, database_url: str, httpserver: HTTPServer
+) -> None:
+    """A teaser naming no country, whose page is about Iraq and Iran: the full text's tags."""
+    from newsdigest.db import open_database
+    from tests.test_cli import run, write_config
+
+    title = "Neighbours agree to build a joint economic zone"
+    httpserver.expect_request("/zone").respond_with_data(
+        article_page(title, PARAGRAPHS_EN), content_type="text/html; charset=utf-8"
+    )
+    url = httpserver.url_for("/zone")
+    now = datetime.now(UTC)
+    engine = open_database(database_url)
+    try:
+        with Session(engine) as session, session.begin():
+            store_feed(
+                session,
+                [Item("zone", title, PARAGRAPHS_EN[2], now - timedelta(hours=2), url)],
+                now=now - timedelta(hours=1),
+            )
+        assert countries_of(engine, url) == set()  # the teaser names no country
+        assert run(write_config(tmp_path, database_url), "fulltext") == 0
+        assert article_by_url(engine, url).is_full
+        assert countries_of(engine, url) == {"IQ", "IR"}
+    finally:
+        engine.dispose()
 
 
 # ---------------------------------------------------------------- the feed farm
