@@ -129,3 +129,69 @@ def test_extra_tracking_parameters_keep_the_fixed_point(
     assert canonical_url(once) == once  # removing more never leaves something to remove
     kept = {pair.partition("=")[0] for pair in once.partition("?")[2].split("&") if pair}
     assert not kept & {quote(name, safe="") for name in extra}
+
+
+# --- the fast path -------------------------------------------------------------------------
+# canonical_url skips url-normalize for plain links (urls._fast_canonical); it must give
+# exactly what the full path gives, and must decline anything it cannot do the same way.
+
+# Pieces near the edge of what the fast path accepts: empty, dot and dot-dot segments,
+# double slashes, escapes, "+", a second "=", upper case, IDNA-looking labels, long labels.
+_FAST_HOST_LABELS = st.sampled_from(
+    ["news", "Example", "a-b", "x1", "1", "ab--cd", "xn--kgbechtv", "-bad", "a" * 64, "b" * 63]
+)
+_FAST_SEGMENTS = st.sampled_from(
+    ["a", "B", "story-1.html", "", ".", "..", ".well-known", "%7E", "%41", "~x", "a+b", "a b", "é"]
+)
+_FAST_PAIRS = st.sampled_from(
+    ["id=3", "utm_source=rss", "Z=1", "a", "a=", "", "q=a=b", "x=%20", "p=a+b", "ref=x", "k=v.w"]
+)
+
+
+@st.composite
+def near_plain_links(draw: st.DrawFn) -> str:
+    scheme = draw(st.sampled_from(["http", "https", "HTTPS", "Http"]))
+    host = ".".join(draw(st.lists(_FAST_HOST_LABELS, min_size=1, max_size=3)))
+    port = draw(st.sampled_from(["", "", ":443", ":80", ":8080"]))
+    path = "".join("/" + s for s in draw(st.lists(_FAST_SEGMENTS, max_size=4)))
+    path += draw(st.sampled_from(["", "/"]))
+    pairs = draw(st.lists(_FAST_PAIRS, max_size=4))
+    query = ("?" + "&".join(pairs)) if pairs or draw(st.booleans()) else ""
+    return f"{scheme}://{host}{port}{path}{query}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(near_plain_links(), st.lists(st.sampled_from(["id", "K", "q"]), max_size=2))
+def test_the_fast_path_agrees_with_the_full_one(link: str, extra: list[str]) -> None:
+    from ingest.normalize.urls import _fast_canonical, _full_canonical
+
+    extras = frozenset(e.lower() for e in extra)
+    fast = _fast_canonical(link, extras)
+    assume(fast is not None)
+    assert fast == _full_canonical(link, link, None, extras)
+    assert fast == _full_canonical(link, link, "https://base.example/feeds/rss.xml", extras)
+
+
+def test_common_article_links_take_the_fast_path() -> None:
+    from ingest.normalize.urls import _fast_canonical
+
+    for link, expected in [
+        (
+            "https://News.Example/articles/1.html?utm_source=rss&b=2&a=1",
+            "https://news.example/articles/1.html?a=1&b=2",
+        ),
+        ("http://example.com", "http://example.com/"),
+        ("https://www.bbc.co.uk/news/world-middle-east-123", None),
+    ]:
+        got = _fast_canonical(link, frozenset())
+        assert got is not None
+        assert got == (expected or link)
+        assert canonical_url(link) == got
+    # Declined: an escape, a port, dot segments, an IDNA label.
+    for link in [
+        "https://example.com/a%20b",
+        "https://example.com:8443/a",
+        "https://example.com/a/../b",
+        "https://xn--kgbechtv.example/",
+    ]:
+        assert _fast_canonical(link, frozenset()) is None
