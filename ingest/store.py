@@ -34,7 +34,14 @@ from ingest.records import (
     StoryInfo,
     StorySource,
 )
-from ingest.stories import NewArticle, index_bands, place_new_articles, refresh_stories
+from ingest.stories import (
+    NewArticle,
+    index_bands,
+    insert_rows,
+    json_text,
+    place_new_articles,
+    refresh_stories,
+)
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
 _IN_CHUNK = 500  # bound the size of IN (...) lists; SQLite allows 32,766 variables
@@ -365,7 +372,7 @@ def save_entries(
         del unique[key]
     new_keys: list[str] = []
     joined = 0
-    tag_rows: list[dict[str, Any]] = []
+    tag_rows: list[tuple[object, ...]] = []
     resigned: list[tuple[int, tuple[int, ...]]] = []
     updated = unchanged = 0
     for key, (entry, tags, candidate) in unique.items():
@@ -415,9 +422,11 @@ def save_entries(
         # Core inserts on the session's connection: the ORM's bulk path costs more than the
         # statements themselves, and these run for every entry of every feed.
         conn = session.connection()
+        # Rows are matched back by entry_key, so the returned order does not matter (asking
+        # for parameter order made SQLite insert one row per statement).
         inserted = conn.execute(
             insert(Article.__table__).returning(
-                Article.__table__.c.id, Article.__table__.c.entry_key, sort_by_parameter_order=True
+                Article.__table__.c.id, Article.__table__.c.entry_key
             ),
             new_rows,
         ).all()
@@ -429,8 +438,7 @@ def save_entries(
         refresh_stories(session, placement.story_ids, now=now)
         joined = sum(kind is not DedupeKind.NEW_STORY for kind in placement.kinds)
     index_bands(session, resigned)
-    if tag_rows:
-        session.connection().execute(insert(Tag.__table__), tag_rows)
+    insert_rows(session.connection(), Tag.__tablename__, _TAG_COLUMNS, tag_rows)
     return SaveStats(new=len(new_keys), updated=updated, unchanged=unchanged, joined=joined)
 
 
@@ -449,16 +457,18 @@ def lock_story_placement(session: Session) -> None:
         session.execute(select(func.pg_advisory_xact_lock(_PLACEMENT_LOCK_ID)))
 
 
-def _tag_rows(article_id: int, tags: Sequence[TagToStore]) -> list[dict[str, Any]]:
+_TAG_COLUMNS = (
+    ("article_id", "integer"),
+    ("kind", "text"),
+    ("value", "text"),
+    ("score", "double precision"),
+    ("evidence", "json"),
+)
+
+
+def _tag_rows(article_id: int, tags: Sequence[TagToStore]) -> list[tuple[object, ...]]:
     return [
-        {
-            "article_id": article_id,
-            "kind": t.kind,
-            "value": t.value,
-            "score": t.score,
-            "evidence": list(t.evidence),
-        }
-        for t in tags
+        (article_id, t.kind, t.value, float(t.score), json_text(list(t.evidence))) for t in tags
     ]
 
 
@@ -790,8 +800,7 @@ def replace_tags(session: Session, tags: dict[int, Sequence[TagToStore]]) -> Non
     for start in range(0, len(ids), _IN_CHUNK):
         session.execute(delete(Tag).where(Tag.article_id.in_(ids[start : start + _IN_CHUNK])))
     rows = [row for article_id in ids for row in _tag_rows(article_id, tags[article_id])]
-    if rows:
-        session.execute(insert(Tag), rows)
+    insert_rows(session.connection(), Tag.__tablename__, _TAG_COLUMNS, rows)
 
 
 # ---------------------------------------------------------------- leases

@@ -14,6 +14,7 @@ arrival.
 from __future__ import annotations
 
 import functools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ingest.dedupe import (
@@ -258,10 +260,17 @@ def place_new_articles(
     temp_roots = sorted({r for r in roots if r < 0}, reverse=True)
     real: dict[int, int] = {}
     if temp_roots:
-        created = session.execute(
-            insert(Story).returning(Story.id, sort_by_parameter_order=True),
-            [{"first_seen_at": now, "updated_at": now, "size": 0} for _ in temp_roots],
-        ).scalars()
+        # The new rows are alike, so any order of the returned ids will do; sorted, the
+        # earliest article's story gets the smallest id. (Asking for parameter order made
+        # SQLite insert one row per statement.)
+        created = sorted(
+            session.connection()
+            .execute(
+                insert(Story.__table__).returning(Story.__table__.c.id),
+                [{"first_seen_at": now, "updated_at": now, "size": 0} for _ in temp_roots],
+            )
+            .scalars()
+        )
         real = dict(zip(temp_roots, created, strict=True))
     # Stored stories that the batch linked: fold them into their root.
     merged: defaultdict[int, list[int]] = defaultdict(list)
@@ -282,13 +291,48 @@ def index_bands(
 ) -> None:
     """Record the LSH bands of stored articles: (article id, signature) pairs."""
     rows = [
-        {"article_id": article_id, "band": band, "hash": value}
+        (article_id, band, value)
         for article_id, signature in signatures
         if signature
         for band, value in _bands(signature, bands)
     ]
-    if rows:
-        session.connection().execute(insert(MinHashBand.__table__), rows)
+    insert_rows(session.connection(), MinHashBand.__tablename__, _BAND_COLUMNS, rows)
+
+
+_BAND_COLUMNS = (("article_id", "integer"), ("band", "integer"), ("hash", "bigint"))
+
+
+def insert_rows(
+    conn: Connection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[object, ...]],
+) -> None:
+    """Insert plain rows (already in the driver's types: ints, floats, str, JSON text) in
+    one statement on PostgreSQL and one ``executemany`` on SQLite.
+
+    ``columns`` are (name, PostgreSQL type) pairs. For the small, hot tables (band hashes,
+    tags) whose rows need no type processing: SQLAlchemy's per-row parameter handling
+    cost more than the insert itself, and psycopg's ``executemany`` still sends one
+    statement per row; ``unnest`` of one array per column is a single statement.
+    """
+    if not rows:
+        return
+    names = ", ".join(name for name, _ in columns)
+    if conn.dialect.name == "postgresql":
+        arrays = ", ".join(f"%s::{pg_type}[]" for _, pg_type in columns)
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",
+            tuple(list(column) for column in zip(*rows, strict=True)),
+        )
+    else:
+        marks = ", ".join("?" for _ in columns)
+        conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))
+
+
+def json_text(value: object) -> str:
+    """JSON as SQLAlchemy's JSON type writes it, for :func:`insert_rows`."""
+    return json.dumps(value)
 
 
 def refresh_stories(session: Session, story_ids: Iterable[int], *, now: datetime) -> None:

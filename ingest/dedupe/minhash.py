@@ -238,11 +238,13 @@ def candidate_probability(jaccard: float, bands: int, rows: int) -> float:
 
 def signature_to_bytes(signature: Sequence[int]) -> bytes:
     """Pack a signature for storage: 8 bytes little-endian per value (1 KB for 128)."""
-    return b"".join(int(value).to_bytes(8, "little") for value in signature)
+    # One numpy conversion instead of a to_bytes per value (the same bytes; a value out of
+    # range raises OverflowError either way).
+    return np.asarray(signature, dtype="<u8").tobytes() if len(signature) else b""
 
 
 def signature_from_bytes(data: bytes) -> tuple[int, ...]:
     """Inverse of :func:`signature_to_bytes`."""
     if len(data) % 8:
         raise ValueError(f"a packed signature is a multiple of 8 bytes, got {len(data)}")
-    return tuple(int.from_bytes(data[i : i + 8], "little") for i in range(0, len(data), 8))
+    return tuple(np.frombuffer(data, dtype="<u8").tolist())
