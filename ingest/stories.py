@@ -16,13 +16,13 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
 from ingest.dedupe import (
@@ -109,72 +109,94 @@ def _chunks(values: Sequence[object]) -> Iterable[Sequence[object]]:
         yield values[start : start + _IN_CHUNK]
 
 
+def lookup_sql(
+    candidates: Sequence[DedupeCandidate], bands: int, paramstyle: str
+) -> tuple[str, list[str]] | None:
+    """One query for the stored articles sharing a URL, a fingerprint or an LSH band with
+    any of ``candidates``: (SQL in the driver's ``paramstyle``, its parameters), or None
+    when the candidates have nothing to look up.
+
+    Articles sharing a URL or a fingerprint are already one story, so one of each (the
+    oldest) stands for all: a URL that thousands of entries share (a feed that links every
+    item to its home page) must not make every lookup load them all. Band matches are
+    ``(band = b AND hash IN (...)) OR ...``: each arm walks the (band, hash) index on both
+    engines (a row-value IN over pairs made SQLite scan the whole table), and at most
+    :data:`_BAND_CANDIDATES` of them are taken. URLs and fingerprints are bound; band
+    values are integers we computed, written inline by ``int()``.
+
+    Written as driver SQL: SQLAlchemy's statement building and result processing took
+    several times longer than the database's work, and this runs for every feed (and,
+    for a daemon placing one article, is the whole lookup). One statement is one round
+    trip.
+    """
+    mark = "?" if paramstyle == "qmark" else "%s"
+    urls = sorted({c.url for c in candidates if c.url})
+    fingerprints = sorted({c.fingerprint for c in candidates if c.fingerprint})
+    by_band: defaultdict[int, set[int]] = defaultdict(set)
+    for c in candidates:
+        if c.signature:
+            for band, value in _bands(c.signature, bands):
+                by_band[band].add(value)
+    parts: list[str] = []
+    params: list[str] = []
+    for column, values in (("url", urls), ("fingerprint", fingerprints)):
+        if values:
+            parts.append(
+                f"SELECT min(id) FROM articles WHERE story_id IS NOT NULL "
+                f"AND {column} IN ({', '.join(mark for _ in values)}) GROUP BY {column}"
+            )
+            params.extend(values)
+    if by_band:
+        arms = " OR ".join(
+            f"(band = {int(band)} AND hash IN ({','.join(str(int(v)) for v in sorted(values))}))"
+            for band, values in sorted(by_band.items())
+        )
+        parts.append(
+            f"SELECT article_id FROM (SELECT article_id FROM {MinHashBand.__tablename__} "
+            f"WHERE {arms} LIMIT {_BAND_CANDIDATES}) AS band_matches"
+        )
+    if not parts:
+        return None
+    sql = (
+        "SELECT id, story_id, url, fingerprint, signature, published_at, is_full "
+        f"FROM articles WHERE story_id IS NOT NULL AND id IN ({' UNION '.join(parts)})"
+    )
+    return sql, params
+
+
+@functools.cache
+def _published_processor(dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How ``articles.published_at`` comes back through SQLAlchemy on ``dialect``."""
+    column_type = Article.__table__.c.published_at.type
+    return column_type.dialect_impl(dialect).result_processor(dialect, None)
+
+
 def _lookup(
     session: Session, candidates: Sequence[DedupeCandidate], bands: int
 ) -> list[KnownArticle]:
     """Stored articles sharing a URL, a fingerprint or an LSH band with any candidate."""
-    urls = sorted({c.url for c in candidates if c.url})
-    fingerprints = sorted({c.fingerprint for c in candidates if c.fingerprint})
-    pairs = sorted({pair for c in candidates if c.signature for pair in _bands(c.signature, bands)})
-    ids: set[int] = set()
-    conn = session.connection()  # Core rather than ORM execution: this runs for every feed
-    # Articles sharing a URL or a fingerprint are already one story, so one of each
-    # (the oldest) stands for all: a URL that thousands of entries share (a feed that links
-    # every item to its home page) must not make every lookup load them all.
-    for column in (Article.url, Article.fingerprint):
-        values = urls if column is Article.url else fingerprints
-        for chunk in _chunks(values):
-            ids.update(
-                conn.execute(
-                    select(func.min(Article.id))
-                    .where(column.in_(chunk), Article.story_id.is_not(None))
-                    .group_by(column)
-                ).scalars()
+    conn = session.connection()
+    published = _published_processor(conn.dialect)
+    known: dict[int, KnownArticle] = {}
+    # Chunks bound the bound parameters (two per candidate at most) well below the
+    # engines' limits.
+    for start in range(0, len(candidates), _IN_CHUNK):
+        query = lookup_sql(candidates[start : start + _IN_CHUNK], bands, conn.dialect.paramstyle)
+        if query is None:
+            continue
+        sql, params = query
+        for row in conn.exec_driver_sql(sql, tuple(params)):
+            article_id, story_id, url, fingerprint, signature, published_at, is_full = row
+            known[article_id] = KnownArticle(
+                id=article_id,
+                story_id=story_id,
+                url=url,
+                fingerprint=fingerprint or "",
+                signature=signature_from_bytes(bytes(signature)) if signature else (),
+                published=published(published_at) if published else published_at,
+                is_full=bool(is_full),
             )
-    # `(band = b AND hash IN (...)) OR ...`: each arm walks the (band, hash) index on both
-    # engines (a row-value IN over pairs made SQLite scan the whole table). The SQL is
-    # written as text because building the same expression with SQLAlchemy took longer
-    # than running it; the values are integers we computed, formatted by int().
-    by_band: defaultdict[int, list[int]] = defaultdict(list)
-    for band, value in pairs:
-        by_band[band].append(value)
-    if by_band:
-        arms = " OR ".join(
-            f"(band = {int(band)} AND hash IN ({','.join(str(int(v)) for v in values)}))"
-            for band, values in sorted(by_band.items())
-        )
-        rows = conn.exec_driver_sql(
-            f"SELECT article_id FROM {MinHashBand.__tablename__} WHERE {arms} "
-            f"LIMIT {_BAND_CANDIDATES}"
-        )
-        ids.update(article_id for (article_id,) in rows)
-    known: list[KnownArticle] = []
-    ordered = sorted(ids)
-    for chunk in _chunks(ordered):
-        rows = conn.execute(
-            select(
-                Article.id,
-                Article.story_id,
-                Article.url,
-                Article.fingerprint,
-                Article.signature,
-                Article.published_at,
-                Article.is_full,
-            ).where(Article.id.in_(chunk), Article.story_id.is_not(None))
-        ).all()
-        for row in rows:
-            known.append(
-                KnownArticle(
-                    id=row.id,
-                    story_id=row.story_id,
-                    url=row.url,
-                    fingerprint=row.fingerprint or "",
-                    signature=signature_from_bytes(row.signature) if row.signature else (),
-                    published=row.published_at,
-                    is_full=row.is_full,
-                )
-            )
-    return known
+    return [known[i] for i in sorted(known)]
 
 
 class _Index:
