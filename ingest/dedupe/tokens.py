@@ -151,7 +151,9 @@ def tokenize(line: str) -> list[str]:
     except UnicodeEncodeError:
         pass
     else:
-        return [token.decode("latin-1") for token in data.translate(_latin1_separators()).split()]
+        # One decode of the whole line, not one per token: after the translation only word
+        # characters and spaces are left, so str.split finds what bytes.split would.
+        return data.translate(_latin1_separators()).decode("latin-1").split()
     bmp, full = _token_patterns()
     pattern = bmp if max(line, default="") <= "\uffff" else full
     tokens: list[str] = pattern.findall(line.replace("_", " "))
