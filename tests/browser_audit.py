@@ -5,7 +5,9 @@ headless Chromium (Debian's, driven by Playwright: no browser download) and retu
 :class:`Audit` per page:
 
 - every request the page made, with its resource type; requests to any host but the local
-  server are aborted in the browser (counted, never sent), so nothing leaves the machine;
+  server are aborted in the browser (counted, never sent), so nothing leaves the machine.
+  A request the page's Content-Security-Policy blocks is reported too (Chromium fires the
+  request event, then fails it with "csp"): a digest must not even try;
 - every script the page's own JavaScript worlds parsed (CDP ``Debugger.scriptParsed``,
   enabled before navigation). Playwright's own helpers run in an isolated world and are
   left out, and the list is taken before this module asks the page anything;
