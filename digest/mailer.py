@@ -28,7 +28,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -73,7 +73,8 @@ class SmtpOptions:
     port: int = 25
     security: Security = "none"
     username: str | None = None
-    password: str | None = None
+    #: Never shown in a repr (the options end up in log lines and tracebacks).
+    password: str | None = field(default=None, repr=False)
     #: Seconds per network operation (connect, each command).
     timeout: float = 30.0
     #: Extra CAs (PEM) to trust; None: the system's.

@@ -131,6 +131,15 @@ def test_the_config_repr_hides_passwords_and_the_secret(
     assert [s for s in SECRETS if s in shown] == []
 
 
+def test_the_smtp_options_repr_hides_the_password() -> None:
+    from digest.mailer import SmtpOptions
+
+    options = SmtpOptions(host="mail.example", username="digest", password=SMTP_PASSWORD)
+    assert options.password == SMTP_PASSWORD
+    assert SMTP_PASSWORD not in repr(options) + str(options)
+    assert "digest" in repr(options)  # the rest is still shown
+
+
 # ---------------------------------------------------------------- logs at DEBUG
 
 #: The SMTP password as AUTH PLAIN and AUTH LOGIN put it on the wire.
