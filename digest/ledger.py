@@ -42,6 +42,8 @@ STATUSES: tuple[DeliveryStatus, ...] = ("pending", "sending", "sent", "failed", 
 _COVERING = ("pending", "sending", "sent", "skipped")
 #: How far back sent digests' stories are remembered, so a story is not repeated.
 STORY_MEMORY = timedelta(days=7)
+#: Subscriber ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
+_IN_CHUNK = 500
 
 
 # ---------------------------------------------------------------- values
@@ -437,16 +439,47 @@ def covered_until(session: Session, subscriber_id: int, before: datetime) -> dat
     ).scalar_one_or_none()
 
 
-def delivered_story_ids(session: Session, subscriber_id: int, since: datetime) -> frozenset[int]:
-    """Stories of this subscriber's digests sent since ``since``."""
-    rows = session.execute(
-        select(Delivery.story_ids).where(
-            Delivery.subscriber_id == subscriber_id,
+def delivered_story_ids(
+    session: Session, subscriber_id: int, since: datetime, until: datetime | None = None
+) -> frozenset[int]:
+    """Stories of this subscriber's digests sent for periods ending in [since, until]."""
+    found = delivered_story_ids_of(session, (subscriber_id,), since, until)
+    return found.get(subscriber_id, frozenset())
+
+
+def delivered_story_ids_of(
+    session: Session,
+    subscriber_ids: Iterable[int],
+    since: datetime,
+    until: datetime | None = None,
+) -> dict[int, frozenset[int]]:
+    """:func:`delivered_story_ids` of many subscribers in a few queries (none sent: absent)."""
+    ids = sorted(set(subscriber_ids))
+    found: dict[int, set[int]] = {}
+    for chunk in range(0, len(ids), _IN_CHUNK):
+        query = select(Delivery.subscriber_id, Delivery.story_ids).where(
+            Delivery.subscriber_id.in_(ids[chunk : chunk + _IN_CHUNK]),
             Delivery.status == "sent",
             Delivery.period_end >= since,
         )
-    ).scalars()
-    return frozenset(int(i) for ids in rows for i in (ids or ()))
+        if until is not None:
+            query = query.where(Delivery.period_end <= until)
+        for subscriber_id, story_ids in session.execute(query):
+            found.setdefault(subscriber_id, set()).update(int(i) for i in story_ids or ())
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+def delivered_before(
+    session: Session, subscriber_ids: Iterable[int], start: datetime, end: datetime
+) -> dict[int, frozenset[int]]:
+    """What a digest of the window [start, end) must not repeat, per subscriber.
+
+    The stories of the digests sent to them for periods that ended by ``start`` (the
+    window begins where the last one ended), within :data:`STORY_MEMORY` of ``end``.
+    compose() leaves these out unless they grew. `digest send` and `digest build` (and
+    preview) both ask here, so a build shows what a send would.
+    """
+    return delivered_story_ids_of(session, subscriber_ids, end - STORY_MEMORY, start)
 
 
 # ---------------------------------------------------------------- subscribers

@@ -33,6 +33,8 @@ class Subscriber(Base):
     outlets: Mapped[list[str]] = mapped_column(JSON, default=list)
     keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
     exclude_keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Section grouping ("region", "topic" or "outlet"); None: the configured default.
+    group_by: Mapped[str | None] = mapped_column(String(10))
     #: "active", "paused" (by the user or an unsubscribe) or "bouncing".
     status: Mapped[str] = mapped_column(String(20), default="active")
     #: "config" (from config.yaml) or "cli" (added with `subscribers add`).

@@ -35,7 +35,7 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.errors import DigestError, InvalidPrefsError, UnknownTimeZoneError
+from digest.errors import DigestError, UnknownTimeZoneError
 from digest.models import Subscriber
 from digest.types import GROUP_BY_VALUES, GroupBy, SubscriberPrefs
 from digest.window import load_zone
@@ -132,6 +132,8 @@ class SubscriberSpec:
     outlets: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     exclude_keywords: tuple[str, ...] = ()
+    #: Section grouping; None: the configured default (``digest.group_by``).
+    group_by: GroupBy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,11 @@ class SubscriberInfo:
     def to_prefs(
         self, *, group_by: GroupBy | None = None, send_empty: bool = False
     ) -> SubscriberPrefs:
-        """The preferences compose() takes; grouping and send_empty come from config."""
+        """The preferences compose() takes.
+
+        ``group_by`` is the default for a subscriber who chose no grouping of their own;
+        ``send_empty`` comes from config.
+        """
         s = self.spec
         return SubscriberPrefs(
             email=s.email,
@@ -171,7 +177,7 @@ class SubscriberInfo:
             outlets=s.outlets,
             keywords=s.keywords,
             exclude_keywords=s.exclude_keywords,
-            group_by=group_by,
+            group_by=s.group_by or group_by,
             send_empty=send_empty,
         )
 
@@ -294,12 +300,14 @@ def validate(
     outlets: Iterable[str] = (),
     keywords: Iterable[str] = (),
     exclude_keywords: Iterable[str] = (),
+    group_by: str | None = None,
     vocabulary: Vocabulary | None = None,
 ) -> SubscriberSpec:
     """A :class:`SubscriberSpec` with canonical names; unknown names are refused.
 
     Regions and topics are checked against the tagger's vocabulary (or ``vocabulary``),
-    countries against ISO 3166-1 alpha-2, the time zone against the tz database.
+    countries against ISO 3166-1 alpha-2, the time zone against the tz database, the
+    grouping against ``region``, ``topic`` and ``outlet``.
     """
     vocab = vocabulary or tagger_vocabulary()
     codes = country_codes()
@@ -315,13 +323,15 @@ def validate(
         outlets=_clean(outlets),
         keywords=_clean(keywords),
         exclude_keywords=_clean(exclude_keywords),
+        group_by=check_group_by(group_by),
     )
 
 
 def check_group_by(value: str | None) -> GroupBy | None:
-    if value is None or value in GROUP_BY_VALUES:
-        return value  # type: ignore[return-value]
-    raise InvalidPrefsError(f"group_by must be one of {', '.join(GROUP_BY_VALUES)}")
+    """None (the default grouping) or one of region, topic, outlet (any case)."""
+    if value is None or not value.strip():
+        return None
+    return canonical("grouping", value.strip(), GROUP_BY_VALUES)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------- config sync (pure)
@@ -385,6 +395,8 @@ def _info(row: Subscriber) -> SubscriberInfo:
             outlets=tuple(row.outlets or ()),
             keywords=tuple(row.keywords or ()),
             exclude_keywords=tuple(row.exclude_keywords or ()),
+            # A value the code no longer knows falls back to the default grouping.
+            group_by=row.group_by if row.group_by in GROUP_BY_VALUES else None,  # type: ignore[arg-type]
         ),
         status=row.status,  # type: ignore[arg-type]
         source=row.source,  # type: ignore[arg-type]
@@ -406,6 +418,7 @@ def _apply(row: Subscriber, spec: SubscriberSpec) -> None:
     row.outlets = list(spec.outlets)
     row.keywords = list(spec.keywords)
     row.exclude_keywords = list(spec.exclude_keywords)
+    row.group_by = spec.group_by
 
 
 def _row(session: Session, email: str) -> Subscriber | None:

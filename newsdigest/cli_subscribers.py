@@ -70,6 +70,7 @@ def subscriber_json(info: SubscriberInfo) -> dict[str, Any]:
         "outlets": list(s.outlets),
         "keywords": list(s.keywords),
         "exclude_keywords": list(s.exclude_keywords),
+        "group_by": s.group_by,
         "created_at": info.created_at.isoformat(),
         "updated_at": info.updated_at.isoformat(),
     }
@@ -90,6 +91,13 @@ def subscribers_add(
     weekly: Annotated[
         str | None, typer.Option(help="send weekly on this day (MON..SUN) instead of daily")
     ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            help="sections by region (then topic), by topic (then region), or by outlet; "
+            "default: digest.group_by in config.yaml"
+        ),
+    ] = None,
 ) -> None:
     """Subscribe EMAIL. An empty filter means everything; unknown names are refused."""
     from digest.subscribers import SubscriberError, add_subscriber, validate
@@ -107,6 +115,7 @@ def subscribers_add(
             outlets=_values(outlets),
             keywords=_values(keywords),
             exclude_keywords=_values(exclude_keywords),
+            group_by=group_by,
         )
         with _cli()._app() as instance, instance.session() as session, session.begin():
             info = add_subscriber(session, spec, now=instance.clock())
@@ -114,10 +123,15 @@ def subscribers_add(
         _cli().fail(str(exc))
     _cli().out.print(
         f"subscribed {info.email}: {_summary(info)}, {_weekday_name(info.spec.weekly)} at "
-        f"{info.spec.send_at:%H:%M} {info.spec.timezone}",
+        f"{info.spec.send_at:%H:%M} {info.spec.timezone}, {_grouping(info)}",
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _grouping(info: SubscriberInfo) -> str:
+    group_by = info.spec.group_by
+    return f"sections by {group_by}" if group_by else "default sections"
 
 
 def _summary(info: SubscriberInfo) -> str:
@@ -151,7 +165,7 @@ def subscribers_list(
             print(json.dumps(subscriber_json(info), ensure_ascii=False))
         return
     table = Table(title=f"{len(everyone)} subscribers")
-    for column in ("email", "name", "status", "source", "when", "filters"):
+    for column in ("email", "name", "status", "source", "when", "filters", "sections"):
         table.add_column(column, overflow="fold")
     for info in everyone:
         status = "removed from config" if info.status == "removed" else info.status
@@ -162,6 +176,7 @@ def subscribers_list(
             info.source,
             f"{_weekday_name(info.spec.weekly)} {info.spec.send_at:%H:%M} {info.spec.timezone}",
             _summary(info),
+            f"by {info.spec.group_by}" if info.spec.group_by else "default",
         )
     _cli().out.print(table)
 

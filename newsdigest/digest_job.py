@@ -8,20 +8,22 @@ renders each digest, and writes its page, ``.eml``, text and archive record unde
 
 The window of a build is the 24 hours (7 days for a weekly subscriber) up to now, or,
 with a date, the subscriber's period ending at their send time on that date in their own
-time zone. An empty digest is skipped (not written) unless ``digest.send_empty`` is on;
-the reason is logged and returned. Delivery, and its ledger, is a separate step.
+time zone. Stories the delivery ledger says a subscriber was already sent before the
+window began are left out unless they grew, as `digest send` does (:func:`compose_for`
+serves both). An empty digest is skipped (not written) unless ``digest.send_empty`` is
+on; the reason is logged and returned. Delivery, and its ledger, is a separate step.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from digest import archive
-from digest.compose import StoryPool, compose, prepare
+from digest import archive, ledger
+from digest.compose import RegionResolver, StoryPool, compose, prepare
 from digest.render import Renderer
 from digest.subscribers import (
     SubscriberError,
@@ -54,6 +56,15 @@ WEEKLY = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
+class Recipient:
+    """A subscriber to compose for: their preferences and their id in the table."""
+
+    prefs: SubscriberPrefs
+    #: None for the "everything" edition of a table with no subscriber (it has no ledger).
+    subscriber_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class BuiltDigest:
     """One subscriber's digest of a build: the files written, or why it was skipped."""
 
@@ -83,6 +94,7 @@ def spec_from_config(sub: SubscriberConfig) -> SubscriberSpec:
         outlets=sub.outlets,
         keywords=sub.keywords,
         exclude_keywords=sub.exclude_keywords,
+        group_by=sub.group_by,
     )
 
 
@@ -126,12 +138,9 @@ def sync_config_subscribers(app: App) -> SyncPlan:
 
 
 def prefs_for(info: SubscriberInfo, config: Config) -> SubscriberPrefs:
-    """A stored subscriber's preferences, with grouping and send_empty from config."""
-    group_by = config.digest.group_by
-    for sub in config.subscribers:
-        if sub.email.casefold() == info.email.casefold() and sub.group_by is not None:
-            group_by = sub.group_by
-    return info.to_prefs(group_by=group_by, send_empty=config.digest.send_empty)
+    """A stored subscriber's preferences: their own grouping (config.yaml's subscribers are
+    synced into the table with theirs), else ``digest.group_by``; send_empty from config."""
+    return info.to_prefs(group_by=config.digest.group_by, send_empty=config.digest.send_empty)
 
 
 def _everything(config: Config) -> SubscriberPrefs:
@@ -143,7 +152,7 @@ def _everything(config: Config) -> SubscriberPrefs:
     )
 
 
-def subscribers_to_build(app: App, subscriber: str | None) -> list[SubscriberPrefs]:
+def subscribers_to_build(app: App, subscriber: str | None) -> list[Recipient]:
     """The active subscribers, or the one named (whatever its status: a deliberate ask).
 
     With no subscriber at all in the table, one edition of everything.
@@ -151,13 +160,14 @@ def subscribers_to_build(app: App, subscriber: str | None) -> list[SubscriberPre
     with app.session() as session:
         if subscriber is not None:
             try:
-                return [prefs_for(get_subscriber(session, subscriber), app.config)]
+                info = get_subscriber(session, subscriber)
             except SubscriberError as exc:
                 raise NewsdigestError(str(exc)) from None
+            return [Recipient(prefs_for(info, app.config), info.id)]
         everyone = list_subscribers(session)
     if not everyone:
-        return [_everything(app.config)]
-    return [prefs_for(s, app.config) for s in everyone if s.active]
+        return [Recipient(_everything(app.config), None)]
+    return [Recipient(prefs_for(s, app.config), s.id) for s in everyone if s.active]
 
 
 # ---------------------------------------------------------------- windows and articles
@@ -202,6 +212,44 @@ def load_pool(app: App, window: Window) -> StoryPool:
     with app.session() as session:
         infos = store.list_articles(session, since=window.start - STORY_LOOKBACK, until=window.end)
     return prepare(to_digest_article(a) for a in infos)
+
+
+def delivered_before(
+    app: App, subscriber_ids: Iterable[int | None], window: Window
+) -> dict[int, frozenset[int]]:
+    """Per subscriber, the stories sent before ``window`` (see ledger.delivered_before)."""
+    ids = [i for i in subscriber_ids if i is not None]
+    if not ids:
+        return {}
+    with app.session() as session:
+        return ledger.delivered_before(session, ids, window.start, window.end)
+
+
+def compose_for(
+    pool: StoryPool,
+    prefs: SubscriberPrefs,
+    window: Window,
+    delivered: Mapping[int, frozenset[int]],
+    subscriber_id: int | None,
+    *,
+    resolve: RegionResolver,
+    now: datetime,
+) -> Digest:
+    """One subscriber's digest of ``window``, without what they were already sent.
+
+    ``delivered`` comes from :func:`delivered_before` for this window; `digest build`,
+    `digest preview` and `digest send` all compose through here.
+    """
+    return compose(
+        pool,
+        prefs,
+        (window.start, window.end),
+        region_countries=resolve,
+        delivered_story_ids=delivered.get(subscriber_id, frozenset())
+        if subscriber_id is not None
+        else frozenset(),
+        now=now,
+    )
 
 
 # ---------------------------------------------------------------- build
@@ -249,14 +297,18 @@ def build_digests(
     resolve = region_resolver()
     now = app.clock()
     folder = (out_dir or app.config.output.directory).resolve()
-    by_window: dict[Window, list[SubscriberPrefs]] = {}
-    for prefs in everyone:
-        by_window.setdefault(build_window(prefs, now, day), []).append(prefs)
+    by_window: dict[Window, list[Recipient]] = {}
+    for recipient in everyone:
+        by_window.setdefault(build_window(recipient.prefs, now, day), []).append(recipient)
     built: list[BuiltDigest] = []
     for window, group in by_window.items():
         pool = load_pool(app, window)
-        for prefs in group:
-            digest = compose(pool, prefs, window, region_countries=resolve, now=now)
+        delivered = delivered_before(app, (r.subscriber_id for r in group), window)
+        for recipient in group:
+            prefs = recipient.prefs
+            digest = compose_for(
+                pool, prefs, window, delivered, recipient.subscriber_id, resolve=resolve, now=now
+            )
             if digest.skip_reason is not None:
                 log.info("digest for %s skipped: %s", prefs.email, digest.skip_reason)
                 built.append(BuiltDigest(prefs.email, 0, None, None, None, digest.skip_reason))
@@ -272,8 +324,16 @@ def build_digests(
 
 def preview_digest(app: App, email: str, *, day: date | None = None) -> Digest:
     """One subscriber's digest as a build would compose it now (nothing is written)."""
-    (prefs,) = subscribers_to_build(app, email)
-    window = build_window(prefs, app.clock(), day)
-    return compose(
-        load_pool(app, window), prefs, window, region_countries=region_resolver(), now=app.clock()
+    (recipient,) = subscribers_to_build(app, email)
+    prefs, subscriber_id = recipient.prefs, recipient.subscriber_id
+    now = app.clock()
+    window = build_window(prefs, now, day)
+    return compose_for(
+        load_pool(app, window),
+        prefs,
+        window,
+        delivered_before(app, (subscriber_id,), window),
+        subscriber_id,
+        resolve=region_resolver(),
+        now=now,
     )

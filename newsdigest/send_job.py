@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Literal
 
 from digest import ledger
-from digest.compose import StoryPool, compose
+from digest.compose import StoryPool
 from digest.errors import DigestError
 from digest.ledger import Claim, RetryPolicy
 from digest.mailer import (
@@ -63,7 +63,13 @@ from digest.unsubscribe import (
 from digest.window import Period, Window, period_for, window
 from newsdigest.app import App
 from newsdigest.config import Config
-from newsdigest.digest_job import load_pool, prefs_for, region_resolver
+from newsdigest.digest_job import (
+    compose_for,
+    delivered_before,
+    load_pool,
+    prefs_for,
+    region_resolver,
+)
 from newsdigest.errors import NewsdigestError
 
 log = logging.getLogger(__name__)
@@ -280,15 +286,15 @@ class _Run:
         return self._pools[key]
 
     def compose_for(self, info: SubscriberInfo, w: Window, now: datetime) -> Digest:
-        with self.app.session() as session:
-            delivered = ledger.delivered_story_ids(session, info.id, w.end - ledger.STORY_MEMORY)
-        prefs = prefs_for(info, self.app.config)
-        return compose(
+        # The same selection as `digest build`: the stories sent before this window are
+        # left out unless they grew.
+        return compose_for(
             self.pool(w),
-            prefs,
-            (w.start, w.end),
-            region_countries=self.resolve,
-            delivered_story_ids=delivered,
+            prefs_for(info, self.app.config),
+            w,
+            delivered_before(self.app, (info.id,), w),
+            info.id,
+            resolve=self.resolve,
             now=now,
         )
 

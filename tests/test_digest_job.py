@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from digest.archive import digest_stem
 from digest.subscribers import add_subscriber, set_status, validate
-from digest.types import SubscriberPrefs
+from digest.types import Digest, SubscriberPrefs
 from newsdigest.app import App
 from newsdigest.cli import main
 from newsdigest.config import load_config
@@ -166,3 +166,113 @@ def test_the_digest_package_exports_what_it_lists_and_imports_lightly() -> None:
     code = "import sys, digest; print('jinja2' in sys.modules, 'sqlalchemy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_a_subscriber_added_with_group_by_topic_gets_topic_sections(app: App) -> None:
+    with app.session() as session, session.begin():
+        for email, group_by in (("t@example.org", "topic"), ("r@example.org", None)):
+            spec = validate(email=email, regions=["Middle East"], group_by=group_by)
+            add_subscriber(session, spec, now=FETCHED)
+    by_topic = preview_digest(app, "t@example.org")
+    by_region = preview_digest(app, "r@example.org")
+    assert by_region.group_by == "region" and by_region.sections[0].title == "Middle East"
+    assert by_topic.group_by == "topic"
+    assert by_topic.sections[0].kind == "topic" and by_topic.sections[0].title != "Middle East"
+
+    def stories(d: Digest) -> list[int | None]:
+        return sorted((i.story_id or 0) for s in d.sections for i in s.items)
+
+    assert stories(by_topic) == stories(by_region)  # the same stories, arranged by topic
+    (built,) = build_digests(app, subscriber="t@example.org")
+    doc = lxml.html.fromstring(built.page.read_bytes())  # type: ignore[union-attr]
+    assert doc.xpath("string(//main/section[1]/h2)") == by_topic.sections[0].title
+
+
+# ---------------------------------------------------------------- not repeating a story
+
+SENT_AT = datetime(2025, 1, 10, 8, tzinfo=UTC)  # after me@example.org's 07:00 UTC send time
+NEXT_DAY = SENT_AT + timedelta(days=1)
+LATER_REPORT = datetime(2025, 1, 10, 12, tzinfo=UTC)  # inside the next day's window
+
+
+def _send(app: App, email: str) -> None:
+    from newsdigest.send_job import send_digests
+
+    report = send_digests(app, email=email, env={})
+    assert report.count("sent") + report.count("skipped") == 1, report
+
+
+def _outbox_texts(folder: Path) -> str:
+    from email import message_from_bytes
+    from email.policy import default
+
+    texts = []
+    for path in sorted(folder.glob("*.eml")):
+        message = message_from_bytes(path.read_bytes(), policy=default)
+        texts.append(message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    return " ".join(" ".join(texts).split())  # unwrapped: headlines span lines
+
+
+@pytest.mark.parametrize("grown", [False, True])
+def test_build_preview_and_send_leave_out_a_story_already_sent_unless_it_grew(
+    app: App, tmp_path: Path, grown: bool
+) -> None:
+    from sqlalchemy import update
+
+    from ingest import store
+    from ingest.models import Article
+
+    outbox = tmp_path / "outbox"
+    app.config = app.config.model_copy(
+        update={
+            "secret": "test-secret-0123456789-abcdef",
+            "smtp": app.config.smtp.model_copy(update={"backend": "outbox", "outbox": outbox}),
+        }
+    )
+    with app.session() as session, session.begin():
+        # Same filters, never sent anything: what a digest holds without the ledger.
+        add_subscriber(
+            session, validate(email="twin@example.org", regions=["Middle East"]), now=FETCHED
+        )
+    # Day 1: me@example.org is sent the seed story (the ledger records its stories).
+    app.clock = lambda: SENT_AT
+    _send(app, "me@example.org")
+    assert SEED_TITLE in _outbox_texts(outbox)
+    with app.session() as session:
+        articles = store.list_articles(session)
+    seed_story = next(a.story_id for a in articles if a.title == SEED_TITLE)
+    assert seed_story is not None
+    members = [a for a in articles if a.story_id == seed_story]
+    assert len({a.outlet_id for a in members}) >= 2
+    # Day 2: one more report of the story comes in. From an outlet that had already
+    # reported it (the story did not grow), or from a new one (it grew).
+    first, other = members[0], next(a for a in members if a.outlet_id != members[0].outlet_id)
+    with app.session() as session, session.begin():
+        values: dict[str, object] = {"first_seen_at": LATER_REPORT}
+        if not grown:
+            values["outlet_id"] = first.outlet_id
+        session.execute(update(Article).where(Article.id == other.id).values(**values))
+    app.clock = lambda: NEXT_DAY
+    day = NEXT_DAY.date()
+
+    def shown(d: Digest) -> dict[int | None, bool]:
+        return {i.story_id: i.followup for s in d.sections for i in s.items}
+
+    assert shown(preview_digest(app, "twin@example.org", day=day)) == {seed_story: False}
+    mine = preview_digest(app, "me@example.org", day=day)
+    built = {b.subscriber: b for b in build_digests(app, day=day)}
+    for outbox_file in outbox.glob("*.eml"):
+        outbox_file.unlink()
+    _send(app, "me@example.org")
+    sent = _outbox_texts(outbox)
+    if grown:
+        # Back, marked as having new reports: in the preview, the build and the email.
+        assert shown(mine) == {seed_story: True}
+        assert built["me@example.org"].stories == 1
+        assert "new reports" in sent
+    else:
+        assert shown(mine) == {}
+        assert built["me@example.org"].stories == 0
+        assert built["me@example.org"].skipped is not None
+        assert sent == ""  # an empty digest is skipped, not sent
+    assert built["twin@example.org"].stories == 1

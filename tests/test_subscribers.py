@@ -170,6 +170,40 @@ def test_storage_round_trip_and_changes(engine: Engine) -> None:
         get_subscriber(session, "reader@example.org")
 
 
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [(None, None), ("", None), ("region", "region"), ("Topic", "topic"), (" OUTLET ", "outlet")],
+)
+def test_group_by_is_checked_and_canonical(typed: str | None, stored: str | None) -> None:
+    assert validate(email="a@example.org", group_by=typed).group_by == stored
+
+
+def test_an_unknown_group_by_is_refused_with_the_valid_ones() -> None:
+    with pytest.raises(UnknownNameError) as caught:
+        validate(email="a@example.org", group_by="topics first")
+    assert str(caught.value).startswith("unknown grouping 'topics first'")
+    assert caught.value.valid[:1] == ("topic",)  # the close match first
+    assert "Valid groupings: topic, region, outlet" in str(caught.value)
+
+
+def test_a_stored_group_by_wins_over_the_configured_default(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        add_subscriber(session, spec("t@example.org", group_by="topic"), now=NOW)
+        add_subscriber(session, spec("d@example.org"), now=NOW)
+    with Session(engine) as session:
+        mine, default = (
+            get_subscriber(session, "t@example.org"),
+            get_subscriber(session, "d@example.org"),
+        )
+    assert (mine.spec.group_by, default.spec.group_by) == ("topic", None)
+    assert mine.to_prefs(group_by="outlet").group_by == "topic"
+    assert default.to_prefs(group_by="outlet").group_by == "outlet"
+    assert default.to_prefs().group_by is None  # compose picks region once articles are tagged
+    # A config change to the grouping is a change the sync applies.
+    plan = plan_sync([mine], [spec("t@example.org", group_by="region")])
+    assert [s.group_by for s in plan.update] == ["region"]
+
+
 def test_sync_adds_updates_marks_removed_and_never_resumes_a_paused_one(engine: Engine) -> None:
     a, b = spec("a@example.org", regions=["Middle East"]), spec("b@example.org")
     with Session(engine) as session, session.begin():

@@ -75,6 +75,7 @@ def test_add_list_pause_resume_remove(
         (("--countries", "QQ"), ["unknown country 'QQ'", "IQ"]),
         (("--weekly", "Montag"), ["unknown weekday", "MON, TUE"]),
         (("--send-at", "7am"), ["HH:MM"]),
+        (("--group-by", "colour"), ["unknown grouping 'colour'", "Valid groupings:", "topic"]),
     ],
 )
 def test_refusals_exit_2_with_the_valid_names(
@@ -93,6 +94,26 @@ def test_refusals_exit_2_with_the_valid_names(
     assert listed(config, capsys) == {}
 
 
+def test_group_by_is_chosen_at_add_and_listed(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, database_url)
+    assert run(config, "subscribers", "add", "t@example.org", "--group-by", "Topic") == 0
+    assert "sections by topic" in capsys.readouterr().out
+    assert run(config, "subscribers", "add", "d@example.org") == 0
+    assert "default sections" in capsys.readouterr().out
+    rows = listed(config, capsys)
+    assert (rows["t@example.org"]["group_by"], rows["d@example.org"]["group_by"]) == (
+        "topic",
+        None,
+    )
+    assert run(config, "subscribers", "list") == 0
+    table = capsys.readouterr().out
+    # Rows in email order (a narrow terminal folds the emails): d's first, then t's.
+    assert "sections" in table
+    assert table.index("default") < table.index("by topic")
+
+
 def test_config_subscribers_are_synced_and_a_dropped_one_is_marked_removed(
     tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,6 +126,7 @@ def test_config_subscribers_are_synced_and_a_dropped_one_is_marked_removed(
     rows = listed(config, capsys)
     assert rows["a@example.org"]["regions"] == ["Middle East"]
     assert rows["a@example.org"]["weekly"] == "FRI"
+    assert (rows["a@example.org"]["group_by"], rows["b@example.org"]["group_by"]) == (None, "topic")
     assert {r["source"] for r in rows.values()} == {"config"}
     assert run(config, "subscribers", "remove", "a@example.org") == 2
     assert "defined in config.yaml" in capsys.readouterr().err
