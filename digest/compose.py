@@ -27,7 +27,6 @@ For many subscribers over one window, build a :class:`StoryPool` once with
 from __future__ import annotations
 
 import functools
-import heapq
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -173,6 +172,10 @@ class _Story:
     first_seen_max: datetime
     #: (-outlets, -hour of the newest report, -its timestamp, representative id).
     base_rank: tuple[int, int, float, int]
+    #: base_rank with a zero outlet priority inserted: the rank when none is set.
+    rank0: tuple[int, int, int, float, int]
+    #: Outlet key (case-folded name, or id as a string) -> bit mask of its members.
+    outlet_masks: Mapping[str, int]
 
     @classmethod
     def of(cls, key: tuple[bool, int], articles: Iterable[DigestArticle]) -> _Story:
@@ -188,6 +191,11 @@ class _Story:
         topics = _unique(t for a in members for t in a.topics)
         countries = _unique(c.upper() for a in members for c in a.countries)
         latest = max(_when(a) for a in members).timestamp()
+        masks: dict[str, int] = {}
+        for i, a in enumerate(members):
+            for outlet_key in (a.outlet.casefold(), str(a.outlet_id)):
+                masks[outlet_key] = masks.get(outlet_key, 0) | 1 << i
+        hour = -int(latest // 3600)
         return cls(
             key=key,
             members=members,
@@ -205,7 +213,9 @@ class _Story:
             # Exact timestamps almost never tie, so recency is compared by the hour, which
             # leaves room for the outlet priority (inserted per subscriber) to order
             # stories of the same hour.
-            base_rank=(-len(outlets), -int(latest // 3600), -latest, rep.id),
+            base_rank=(-len(outlets), hour, -latest, rep.id),
+            rank0=(-len(outlets), hour, 0, -latest, rep.id),
+            outlet_masks=masks,
         )
 
     def subset(self, keep: Callable[[DigestArticle], bool]) -> _Story | None:
@@ -231,18 +241,20 @@ class StoryPool:
     by_country: Mapping[str, frozenset[int]] = field(default_factory=dict)
     by_topic: Mapping[str, frozenset[int]] = field(default_factory=dict)  # case-folded
     by_outlet: Mapping[str, frozenset[int]] = field(default_factory=dict)  # folded name, id
+    #: The story ids of the pool (articles without a story left out).
+    story_ids: frozenset[int] = frozenset()
     # Caches, not state (they only save work): keyword -> positions of the stories whose
-    # text has it; (position, kept article ids) -> the story cut to those articles;
+    # text has it; (position, bit mask of kept members) -> the story cut to those articles;
     # (story object id, followup) -> its DigestItem (pooled stories live as long as the pool).
     _hits: dict[str, frozenset[int]] = field(default_factory=dict, compare=False, repr=False)
-    _subsets: dict[tuple[int, tuple[int, ...]], _Story | None] = field(
+    _subsets: dict[tuple[int, int], _Story | None] = field(
         default_factory=dict, compare=False, repr=False
     )
     _items: dict[tuple[int, bool], DigestItem] = field(
         default_factory=dict, compare=False, repr=False
     )
-    # (story object id, grouping, followed regions, topics, outlets) -> its section.
-    _places: dict[tuple[object, ...], _Placement] = field(
+    # (grouping, followed regions, topics, outlets) -> story object id -> its section.
+    _places: dict[tuple[object, ...], dict[int, _Placement]] = field(
         default_factory=dict, compare=False, repr=False
     )
     # Subscribers with the same filters over the same window get the same sections:
@@ -272,7 +284,14 @@ class StoryPool:
         def freeze(index: dict[str, set[int]]) -> dict[str, frozenset[int]]:
             return {k: frozenset(v) for k, v in index.items()}
 
-        return cls(stories, freeze(regions), freeze(countries), freeze(topics), freeze(outlets))
+        return cls(
+            stories,
+            freeze(regions),
+            freeze(countries),
+            freeze(topics),
+            freeze(outlets),
+            frozenset(s.key[1] for s in stories if s.key[0]),
+        )
 
     @property
     def articles(self) -> tuple[DigestArticle, ...]:
@@ -303,13 +322,19 @@ class StoryPool:
         story = self.stories[position]
         if story.outlets <= flt.outlets:
             return story  # every outlet of the story is followed by name
-        kept = tuple(a.id for a in story.members if flt.outlet_allowed(a))
-        if len(kept) == len(story.members):
+        # Which members stay, as a bit mask: a few lookups per followed outlet instead of
+        # a check per member.
+        masks = story.outlet_masks
+        kept = 0
+        for outlet_key in flt.outlets:
+            kept |= masks.get(outlet_key, 0)
+        if kept == (1 << len(story.members)) - 1:
             return story
         key = (position, kept)
-        if key not in self._subsets:
-            self._subsets[key] = story.subset(flt.outlet_allowed)
-        return self._subsets[key]
+        found = self._subsets.get(key, self)
+        if found is self:
+            found = self._subsets[key] = story.subset(flt.outlet_allowed)
+        return found  # type: ignore[return-value]
 
     def item(self, story: _Story, followup: bool, *, cacheable: bool) -> DigestItem:
         """The digest entry of a story, built once when the story is one the pool keeps
@@ -481,38 +506,54 @@ class _Placement:
     kind: SectionKind
     title: str
     followed_index: int | None  # position in the subscriber's list, None: not followed
+    #: (kind, case-folded title): the stories of one section share it.
+    key: tuple[str, str] = ("", "")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.kind, self.title.casefold()))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _placement(kind: SectionKind, title: str, followed_index: int | None) -> _Placement:
+    # Interned: few distinct placements, and each story of each digest needs one.
+    return _Placement(kind, title, followed_index)
+
+
+def _by_region(story: _Story, prefs: SubscriberPrefs, flt: _Filter) -> _Placement | None:
+    for i, (name, countries) in enumerate(flt.regions):
+        if name in story.regions_cf or not countries.isdisjoint(story.country_set):
+            return _placement("region", prefs.regions[i], i)
+    return _placement("region", story.regions[0], None) if story.regions else None
+
+
+def _by_topic(story: _Story, prefs: SubscriberPrefs) -> _Placement | None:
+    for i, name in enumerate(prefs.topics):
+        if name.casefold() in story.topics_cf:
+            return _placement("topic", _heading(name), i)
+    return _placement("topic", _heading(story.topics[0]), None) if story.topics else None
 
 
 def _place(story: _Story, group_by: GroupBy, prefs: SubscriberPrefs, flt: _Filter) -> _Placement:
-    def by_region() -> _Placement | None:
-        for i, (name, countries) in enumerate(flt.regions):
-            if name in story.regions_cf or not countries.isdisjoint(story.country_set):
-                return _Placement("region", prefs.regions[i], i)
-        return _Placement("region", story.regions[0], None) if story.regions else None
-
-    def by_topic() -> _Placement | None:
-        for i, name in enumerate(prefs.topics):
-            if name.casefold() in story.topics_cf:
-                return _Placement("topic", _heading(name), i)
-        return _Placement("topic", _heading(story.topics[0]), None) if story.topics else None
-
     if not flt.regions and not prefs.topics and group_by != "outlet":
         # Nothing followed: the story's first tags decide (most subscribers, so kept short).
         if group_by == "region" and story.regions:
-            return _Placement("region", story.regions[0], None)
+            return _placement("region", story.regions[0], None)
         if story.topics:
-            return _Placement("topic", _heading(story.topics[0]), None)
+            return _placement("topic", _heading(story.topics[0]), None)
         if story.regions:
-            return _Placement("region", story.regions[0], None)
-        return _Placement("other", OTHER_SECTION_TITLE, None)
+            return _placement("region", story.regions[0], None)
+        return _placement("other", OTHER_SECTION_TITLE, None)
     if group_by == "outlet":
         outlet = story.members[0].outlet
         index = next(
             (i for i, o in enumerate(prefs.outlets) if o.casefold() == outlet.casefold()), None
         )
-        return _Placement("outlet", outlet, index)
-    first, second = (by_region, by_topic) if group_by == "region" else (by_topic, by_region)
-    return first() or second() or _Placement("other", OTHER_SECTION_TITLE, None)
+        return _placement("outlet", outlet, index)
+    if group_by == "region":
+        found = _by_region(story, prefs, flt) or _by_topic(story, prefs)
+    else:
+        found = _by_topic(story, prefs) or _by_region(story, prefs, flt)
+    return found or _placement("other", OTHER_SECTION_TITLE, None)
 
 
 def _heading(name: str) -> str:
@@ -567,15 +608,22 @@ def _group_by(prefs: SubscriberPrefs, stories: Sequence[_Chosen]) -> GroupBy:
     return "region" if any(c.story.regions for c in stories) else "outlet"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Chosen:
-    """A story that made it into this subscriber's digest, with its rank for them."""
+    """A story that made it into this subscriber's digest, with its rank for them.
+
+    Not frozen: thousands are made per digest and a frozen dataclass's __init__ is slower.
+    """
 
     story: _Story
     followup: bool
     rank: tuple[int, int, int, float, int]
     #: The story object is kept by the pool, so its DigestItem can be cached there.
     cacheable: bool = False
+
+
+def _by_rank(c: _Chosen) -> tuple[int, int, int, float, int]:
+    return c.rank
 
 
 def _in_window(story: _Story, start: datetime, end: datetime) -> _Story | None:
@@ -615,24 +663,26 @@ def compose(
     start, end = start.astimezone(UTC), end.astimezone(UTC)
 
     pool = prepare(articles)
-    # Only a digest that depends on nothing but the filters and the window is shared.
-    memo_key: tuple[object, ...] | None = None
-    if not delivered_story_ids:
-        memo_key = (
-            id(region_countries),
-            start,
-            end,
-            prefs.regions,
-            prefs.countries,
-            prefs.topics,
-            prefs.outlets,
-            prefs.keywords,
-            prefs.exclude_keywords,
-            prefs.group_by,
-            prefs.limits,
-            tuple(sorted(prefs.outlet_priority.items())),
-        )
-    memo = pool._composed.get(memo_key) if memo_key is not None else None
+    # A digest depends on the filters, the window and which of the pool's stories were
+    # delivered before: subscribers alike in these share it.
+    delivered = frozenset(delivered_story_ids) & pool.story_ids
+    memo_key = (
+        id(region_countries),
+        start,
+        end,
+        prefs.regions,
+        prefs.countries,
+        prefs.topics,
+        prefs.outlets,
+        prefs.keywords,
+        prefs.exclude_keywords,
+        prefs.group_by,
+        prefs.limits,
+        tuple(sorted(prefs.outlet_priority.items())),
+        delivered,
+        prefs.repeat_grown and bool(delivered),
+    )
+    memo = pool._composed.get(memo_key)
     if memo is not None and memo[0] is region_countries:
         _, total, group_by, sections, hidden = memo
     else:
@@ -661,7 +711,7 @@ def compose(
             elif not flt.matches(story):
                 continue
             followup = False
-            if story.key[0] and story.key[1] in delivered_story_ids:
+            if story.key[0] and story.key[1] in delivered:
                 earlier = {a.outlet.casefold() for a in story.members if a.first_seen < start}
                 grew = any(
                     a.outlet.casefold() not in earlier
@@ -671,16 +721,20 @@ def compose(
                 if not (prefs.repeat_grown and grew):
                     continue
                 followup = True
-            outlets, hour, latest, rep_id = story.base_rank
-            best = max(priority.get(o, 0) for o in story.outlets) if priority else 0
-            rank = (outlets, hour, -best, latest, rep_id)
-            chosen.append(_Chosen(story, followup, rank, cacheable=story is kept))
+            if priority:
+                outlets, hour, latest, rep_id = story.base_rank
+                best = max(priority.get(o, 0) for o in story.outlets)
+                rank = (outlets, hour, -best, latest, rep_id)
+            else:
+                rank = story.rank0
+            chosen.append(_Chosen(story, followup, rank, story is kept))
 
+        # Best first: a section's stories are then in order as they are grouped.
+        chosen.sort(key=_by_rank)
         group_by = _group_by(prefs, chosen)
         sections, hidden = _sections(chosen, group_by, prefs, flt, pool)
         total = len(chosen)
-        if memo_key is not None:
-            pool._composed[memo_key] = (region_countries, total, group_by, sections, hidden)
+        pool._composed[memo_key] = (region_countries, total, group_by, sections, hidden)
     day = end.astimezone(load_zone(prefs.timezone)).date()
     skip_reason = None
     if total == 0 and not prefs.send_empty:
@@ -710,19 +764,29 @@ def _sections(
     flt: _Filter,
     pool: StoryPool,
 ) -> tuple[tuple[Section, ...], int]:
-    """Sections in reading order with the limits applied, and the stories cut entirely."""
+    """Sections in reading order with the limits applied, and the stories cut entirely.
+
+    ``chosen`` is sorted best first, so each section's stories are too.
+    """
+    # A story's section depends on the story and what the subscriber follows, which many
+    # subscribers share: the pool keeps the placements of each set of follows.
+    follows = (group_by, prefs.regions, flt.regions, prefs.topics, prefs.outlets)
+    places = pool._places.get(follows)
+    if places is None:
+        places = pool._places[follows] = {}
     groups: dict[tuple[str, str], tuple[_Placement, list[_Chosen]]] = {}
     for c in chosen:
         if c.cacheable:
-            # A section depends on the story and what the subscriber follows, which many
-            # subscribers share.
-            key = (id(c.story), group_by, prefs.regions, prefs.topics, prefs.outlets)
-            place = pool._places.get(key)
+            place = places.get(id(c.story))
             if place is None:
-                place = pool._places[key] = _place(c.story, group_by, prefs, flt)
+                place = places[id(c.story)] = _place(c.story, group_by, prefs, flt)
         else:
             place = _place(c.story, group_by, prefs, flt)
-        groups.setdefault((place.kind, place.title.casefold()), (place, []))[1].append(c)
+        group = groups.get(place.key)
+        if group is None:
+            groups[place.key] = (place, [c])
+        else:
+            group[1].append(c)
 
     kind_order = {group_by: 0, "other": 2}
 
@@ -733,8 +797,8 @@ def _sections(
             kind_order.get(place.kind, 1),
             place.followed_index is None,
             place.followed_index or 0,
-            min(c.rank for c in members),
-            place.title.casefold(),
+            members[0].rank,
+            place.key[1],
         )
 
     limits = prefs.limits
@@ -752,7 +816,7 @@ def _sections(
             hidden += len(members)
             continue
         # Only the stories shown become items: the rest are counted, not built.
-        shown = heapq.nsmallest(take, members, key=lambda c: c.rank)
+        shown = members[:take]
         out.append(
             Section(
                 title=place.title,

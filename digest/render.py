@@ -8,10 +8,16 @@ every template and renders a sample digest through the three outputs, so a broke
 missing template raises :class:`~digest.errors.TemplateError` (file and line) at start-up
 instead of at the first send.
 
-Each story is rendered once per (story, time zone) and reused across subscribers: the
-templates call ``fragment("_story.html", item, zone)`` and the renderer caches the result
-(for the email, with its CSS already inlined), so composing thousands of digests renders
-each story a handful of times. Fragments are autoescaped like the rest of the page.
+Each story is rendered once and reused across subscribers: the templates call
+``fragment("_story.html", item, zone)`` and the renderer caches the result (for the email,
+with its CSS already inlined), so composing thousands of digests renders each story a
+handful of times. An HTML fragment is rendered once for every time zone: the zone it gets
+then is a stand-in whose ``localtime`` is a unique token, replaced by each zone's label
+afterwards. A template that uses the zone any other way (prints it, converts with it) or
+transforms the label is noticed (the stand-in refuses, or a token goes missing) and is
+rendered once per zone instead; the plain-text fragment always is, since wrapping depends
+on the label's length. ``Renderer(shared=False)`` renders everything directly, the
+reference the tests compare with. Fragments are autoescaped like the rest of the page.
 
 Usage::
 
@@ -24,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import functools
+import secrets
 import textwrap
 import traceback
 from collections.abc import Callable
@@ -95,6 +102,57 @@ def _localtime(value: datetime, zone: tzinfo) -> str:
     return f"{_weekday_day_month(local.date())}, {local:%H:%M}"
 
 
+class _ZoneUsed(Exception):
+    """A fragment template used the stand-in zone other than through ``localtime``."""
+
+
+class _AnyZone(tzinfo):
+    """The zone a zone-free fragment is rendered with: ``localtime`` gives a token per call.
+
+    Anything else a template could do with a zone (convert with it, print it) raises
+    :class:`_ZoneUsed`, so the renderer falls back to one rendering per zone.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        #: (token, datetime) of each ``localtime`` call of the current rendering.
+        self.calls: list[tuple[str, datetime]] = []
+
+    def token(self, value: datetime) -> str:
+        token = f"{self.prefix}{len(self.calls)}\ue001"
+        self.calls.append((token, value))
+        return token
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        raise _ZoneUsed
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        raise _ZoneUsed
+
+    def tzname(self, dt: datetime | None) -> str:
+        raise _ZoneUsed
+
+    def __str__(self) -> str:
+        raise _ZoneUsed
+
+    def __repr__(self) -> str:
+        return "<any zone>"
+
+
+def _localtime_filter(value: datetime, zone: tzinfo) -> str:
+    if isinstance(zone, _AnyZone):
+        return zone.token(value)
+    return _localtime(value, zone)
+
+
+def _in_zone(free: tuple[str, tuple[tuple[str, datetime], ...]], zone: tzinfo) -> str:
+    """A zone-free fragment with each token replaced by its time label in ``zone``."""
+    html, tokens = free
+    for token, value in tokens:
+        html = html.replace(token, str(markupsafe.escape(_localtime(value, zone))))
+    return html
+
+
 def _safe_url(url: str) -> str:
     """``url`` when it is http(s); "#" otherwise, so no javascript: or data: link is shown."""
     try:
@@ -110,8 +168,12 @@ def _wrap(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
     Long words are broken because text without spaces (Chinese, Japanese, Thai) is one
     "word"; URLs never pass through here, they get lines of their own.
     """
+    text = " ".join(text.split())
+    if len(text) + len(indent) <= width:
+        # What textwrap.fill gives for a line that fits, without its regex splitting.
+        return indent + text if text else ""
     return textwrap.fill(
-        " ".join(text.split()),
+        text,
         width=width,
         initial_indent=indent,
         subsequent_indent=indent,
@@ -152,7 +214,10 @@ def _as_template_error(exc: Exception, fallback: str) -> TemplateError:
 class Renderer:
     """Renders digests through the packaged templates, or a folder that overrides them."""
 
-    def __init__(self, template_dir: Path | None = None) -> None:
+    def __init__(self, template_dir: Path | None = None, *, shared: bool = True) -> None:
+        """``shared=False``: no fragment cache, no zone-free fragments, each email inlined
+        whole; slower, and the reference the shared rendering must equal."""
+        self._shared = shared
         loaders: list[jinja2.BaseLoader] = []
         if template_dir is not None:
             template_dir = Path(template_dir)
@@ -179,7 +244,7 @@ class Renderer:
         self._env.filters.update(
             safe_url=_safe_url,
             wrap=_wrap,
-            localtime=_localtime,
+            localtime=_localtime_filter,
             day_label=_weekday_day_month,
         )
         self._inliner = css_inline.CSSInliner(
@@ -192,6 +257,11 @@ class Renderer:
         # identity lookup (checked against the item kept in the value) skips hashing it.
         self._by_identity: dict[tuple[str, int, str], tuple[DigestItem, str]] = {}
         self._email_css: str | None = None
+        # Zone-free renderings of HTML fragments: (name, item) -> (html, tokens).
+        self._any_zone = _AnyZone(f"\ue000ndtime{secrets.token_hex(6)}-")
+        self._zone_free: dict[tuple[str, object], tuple[str, tuple[tuple[str, datetime], ...]]] = {}
+        #: Templates found to depend on the zone other than through localtime.
+        self._zone_bound: set[str] = set()
         self._validate()
 
     def _validate(self) -> None:
@@ -207,10 +277,28 @@ class Renderer:
                 raise _as_template_error(exc, name) from exc
         # Compiling does not find an undefined name or a bad filter argument; rendering a
         # sample does, so those fail at start-up too.
+        self._check_zone_free(sample_digest())
         for digest in (sample_digest(), sample_digest(empty=True)):
             self.page(digest)
             self.email_html(digest, unsubscribe_url="https://example.org/u/x", view_url=None)
             self.text(digest, unsubscribe_url=None)
+
+    def _check_zone_free(self, digest: Digest) -> None:
+        """Render the sample's stories both ways in zones on both sides of UTC (and of a
+        date line); a fragment template whose outputs differ is rendered per zone."""
+        if not self._shared:
+            return
+        zones = [load_zone(z) for z in ("Asia/Baghdad", "America/Bogota", "Pacific/Kiritimati")]
+        items = [item for section in digest.sections for item in section.items]
+        for name in ("_story.html", EMAIL_FRAGMENT):
+            for item, zone in ((item, zone) for item in items for zone in zones):
+                free = self._zone_free_fragment(name, item)
+                if free is None:
+                    break  # found zone-bound while rendering
+                if _in_zone(free, zone) != self._fragment_direct(name, item, zone):
+                    self._zone_bound.add(name)
+                    break
+        self._zone_free.clear()
 
     def _render(
         self,
@@ -240,9 +328,12 @@ class Renderer:
         """One story rendered through template ``name``, cached across digests.
 
         What a story fragment shows depends on the item and the time zone only (the item is
-        a frozen value), so one rendering serves every subscriber in that zone. HTML
-        fragments come back as Markup: they were autoescaped when rendered.
+        a frozen value), so one rendering serves every subscriber in that zone, and an HTML
+        one serves every zone (see the module docstring). HTML fragments come back as
+        Markup: they were autoescaped when rendered.
         """
+        if not self._shared:
+            return self._fragment_direct(name, item, zone)
         zone_key = str(zone)
         fast = self._by_identity.get((name, id(item), zone_key))
         if fast is not None and fast[0] is item:
@@ -252,21 +343,57 @@ class Renderer:
         if cached is not None:
             self._by_identity[(name, id(item), zone_key)] = (item, cached)
             return cached
+        free = self._zone_free_fragment(name, item)
+        if free is None:
+            result = self._fragment_direct(name, item, zone)
+        else:
+            result = markupsafe.Markup(_in_zone(free, zone))
+        if len(self._fragments) >= FRAGMENT_CACHE_SIZE:
+            self._fragments.clear()
+            self._by_identity.clear()
+            self._zone_free.clear()
+        self._fragments[key] = result
+        self._by_identity[(name, id(item), zone_key)] = (item, result)
+        return result
+
+    def _render_fragment(self, name: str, item: DigestItem, zone: tzinfo) -> str:
         try:
             text = self._env.get_template(name).render(
                 item=item, zone=zone, text_width=TEXT_WIDTH, email_width=EMAIL_MAX_WIDTH
             )
         except (jinja2.TemplateError, TemplateError, TypeError, ValueError) as exc:
             raise _as_template_error(exc, name) from exc
-        if name == EMAIL_FRAGMENT:
-            text = self._inline_fragment(text)
-        result: str = markupsafe.Markup(text) if name.endswith(".html") else text
-        if len(self._fragments) >= FRAGMENT_CACHE_SIZE:
-            self._fragments.clear()
-            self._by_identity.clear()
-        self._fragments[key] = result
-        self._by_identity[(name, id(item), zone_key)] = (item, result)
-        return result
+        # Unshared, the email is inlined whole, its stories with it.
+        return self._inline_fragment(text) if name == EMAIL_FRAGMENT and self._shared else text
+
+    def _fragment_direct(self, name: str, item: DigestItem, zone: tzinfo) -> str:
+        """The fragment rendered for this zone, uncached."""
+        text = self._render_fragment(name, item, zone)
+        return markupsafe.Markup(text) if name.endswith(".html") else text
+
+    def _zone_free_fragment(
+        self, name: str, item: DigestItem
+    ) -> tuple[str, tuple[tuple[str, datetime], ...]] | None:
+        """The HTML fragment with a token where each zone's time label goes, and what each
+        token stands for; None when ``name`` cannot be rendered once for every zone."""
+        if not name.endswith(".html") or name in self._zone_bound:
+            return None
+        key = (name, item)
+        found = self._zone_free.get(key)
+        if found is not None:
+            return found
+        self._any_zone.calls = []
+        try:
+            html = self._render_fragment(name, item, self._any_zone)
+        except _ZoneUsed:
+            self._zone_bound.add(name)
+            return None
+        tokens = tuple(self._any_zone.calls)
+        if any(token not in html for token, _ in tokens):
+            self._zone_bound.add(name)  # a filter changed the label: render per zone
+            return None
+        found = self._zone_free[key] = (html, tokens)
+        return found
 
     def _inline_fragment(self, html: str) -> str:
         if self._email_css is None:
@@ -275,6 +402,12 @@ class Renderer:
             return self._inliner.inline_fragment(html, self._email_css)
         except (css_inline.InlineError, ValueError) as exc:
             raise TemplateError(f"its CSS could not be inlined: {exc}", EMAIL_FRAGMENT) from exc
+
+    def _inline_whole(self, html: str) -> str:
+        try:
+            return self._inliner.inline(html)
+        except (css_inline.InlineError, ValueError) as exc:
+            raise TemplateError(f"its CSS could not be inlined: {exc}", "email.html") from exc
 
     def page(self, digest: Digest) -> str:
         """The digest as a standalone web page (no JavaScript; light and dark)."""
@@ -294,6 +427,12 @@ class Renderer:
         cached, already inlined fragment. Escaped text cannot forge a placeholder (its "<"
         is "&lt;"), and the email's selectors never span a story's edge.
         """
+        if not self._shared:
+            return self._inline_whole(
+                self._render(
+                    "email.html", digest, unsubscribe_url=unsubscribe_url, view_url=view_url
+                )
+            )
         pieces: list[str] = []
         token = f"ndfragment-{id(pieces):x}-"
 
@@ -308,10 +447,7 @@ class Renderer:
             unsubscribe_url=unsubscribe_url,
             view_url=view_url,
         )
-        try:
-            html = self._inliner.inline(html)
-        except (css_inline.InlineError, ValueError) as exc:
-            raise TemplateError(f"its CSS could not be inlined: {exc}", "email.html") from exc
+        html = self._inline_whole(html)
         if not pieces:
             return html
         parts = html.split(f"<!--{token}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,117 @@ def test_rendered_fragments_match_an_uncached_renderer() -> None:
         assert warm.page(digest) == cold.page(digest)
         assert warm.email_html(digest) == cold.email_html(digest)
         assert warm.text(digest) == cold.text(digest)
+
+
+ZONES = ("UTC", "Asia/Baghdad", "America/Bogota", "Asia/Kathmandu", "Pacific/Kiritimati")
+
+
+def _hostile(arts: list[DigestArticle]) -> list[DigestArticle]:
+    """Some titles and outlets with markup, entities, quotes and a would-be time token."""
+    import dataclasses
+
+    odd = ('<script>x</script> & "q"', "\ue000ndtime0-0\ue001 'tok'", "a&amp;b <b>", "طهران ‎«»")
+    return [
+        dataclasses.replace(a, title=odd[i % 4] + a.title, outlet=a.outlet + odd[(i + 1) % 4])
+        if i % 7 == 0
+        else a
+        for i, a in enumerate(arts)
+    ]
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_shared_rendering_equals_the_reference_rendering(seed: int) -> None:
+    """Fragments rendered once for every zone, cached, and inlined apart from the email
+    equal what rendering each digest whole gives, css-inline run on the whole email."""
+    rng = random.Random(seed)
+    pool = prepare(_hostile(articles(rng)))
+    shared, reference = Renderer(), Renderer(shared=False)
+    compared = 0
+    for prefs, delivered in subscribers(rng) * 2:
+        prefs = dataclasses_replace(prefs, timezone=rng.choice(ZONES))
+        digest = compose(
+            pool,
+            prefs,
+            (START, END),
+            region_countries=RESOLVER,
+            delivered_story_ids=delivered,
+            now=END,
+        )
+        urls = {"unsubscribe_url": "https://x.example/u/1?a=1&b=2", "view_url": None}
+        assert shared.page(digest) == reference.page(digest)
+        assert shared.email_html(digest, **urls) == reference.email_html(digest, **urls)
+        assert shared.text(digest, **urls) == reference.text(digest, **urls)
+        compared += digest.shown_stories
+    assert compared > 100
+    assert shared._zone_bound == set()  # the packaged stories were rendered once for all zones
+
+
+def dataclasses_replace(prefs: SubscriberPrefs, **kw: object) -> SubscriberPrefs:
+    import dataclasses
+
+    return dataclasses.replace(prefs, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("story_html", "per_zone"),
+    [
+        # The label changed by a filter: its token is gone, so this template is per zone.
+        ("<p>{{ item.headline }} {{ (item.time|localtime(zone))|upper }}</p>", True),
+        # The zone printed and used to convert: the stand-in refuses, per zone again.
+        ("<p>{{ item.headline }} {{ zone }} {{ item.time.astimezone(zone).hour }}</p>", True),
+        # The label decides a branch and is still printed: the sample check at start-up
+        # sees the two ways differ.
+        (
+            "{% set t = item.time|localtime(zone) %}<p>{{ t }}"
+            "{% if t[:3] == 'Thu' %} (Thursday){% endif %}</p>",
+            True,
+        ),
+        # Two labels, one of them of another instant: still rendered once for every zone.
+        (
+            "<p>{{ item.time|localtime(zone) }} / "
+            "{{ item.time.replace(hour=0)|localtime(zone) }}</p>",
+            False,
+        ),
+    ],
+)
+def test_override_templates_that_use_the_zone_otherwise_still_render_right(
+    tmp_path: Path, story_html: str, per_zone: bool
+) -> None:
+    (tmp_path / "_story.html").write_text(story_html, encoding="utf-8")
+    (tmp_path / "_story_email.html").write_text(story_html, encoding="utf-8")
+    rng = random.Random(5)
+    pool = prepare(articles(rng))
+    shared, reference = Renderer(tmp_path), Renderer(tmp_path, shared=False)
+    for prefs, _ in subscribers(rng)[:30]:
+        for zone in ZONES[:3]:
+            digest = compose(
+                pool,
+                dataclasses_replace(prefs, timezone=zone),
+                (START, END),
+                region_countries=RESOLVER,
+                now=END,
+            )
+            assert shared.page(digest) == reference.page(digest)
+            assert shared.email_html(digest) == reference.email_html(digest)
+    expected = {"_story.html", "_story_email.html"} if per_zone else set()
+    assert shared._zone_bound == expected
+
+
+def test_the_short_line_path_of_wrap_is_what_textwrap_gives() -> None:
+    import textwrap
+
+    from digest.render import _wrap
+
+    rng = random.Random(11)
+    pieces = ("a", "word", "كلمة", "長い文章です", " ", "  ", "\t", "\n", "-", "x" * 30, "é")
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 25)))
+        width, indent = rng.choice((72, 40, 10)), rng.choice(("", "  ", "- "))
+        expected = textwrap.fill(
+            " ".join(text.split()),
+            width=width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
+        )
+        assert _wrap(text, width, indent) == expected, (text, width, indent)
