@@ -27,15 +27,18 @@ eval: $(STAMP)
 	bash ../shared/eval/run_tagger.sh -o out/eval-pred.jsonl "$(abspath $(BIN))/newsdigest tag --json -"
 	$(BIN)/python ../shared/eval/score.py out/eval-pred.jsonl
 
+# Digests sent per second to a local SMTP sink (mailer alone, and `digest send` end to end);
+# issue 7. Prints the figures; `make bench` puts them in docs/benchmarks.md (pass --write to
+# bench_send.py to replace only its section by hand).
 bench-send: $(STAMP)
-	$(BIN)/python benchmarks/bench_send.py --write
+	$(BIN)/python benchmarks/bench_send.py
 
 # Articles tagged per second on one core (600-word multilingual articles); issue 5.
 bench-tag: $(STAMP)
 	$(BIN)/python benchmarks/bench_tag.py
 
 # Digests composed and rendered per second (10,000 subscribers, 5,000 articles in 1,500
-# stories, CPU time of one process); issue 6. Figures go in docs/benchmarks.md by hand.
+# stories, CPU time of one process); issue 6. `make bench` puts the figures in docs/benchmarks.md.
 bench-digest: $(STAMP)
 	$(BIN)/python benchmarks/bench_digest.py
 

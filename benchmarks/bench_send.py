@@ -13,8 +13,9 @@ GIL with the sender. Usage::
 
     python benchmarks/bench_send.py [--messages 10000] [--subscribers 1000] [--write] [--json]
 
-``--write`` replaces the send section of docs/benchmarks.md; ``--json`` also prints the three
-figures as one JSON line (for benchmarks/run_all.py).
+It prints the figures and writes nothing: docs/benchmarks.md is benchmarks/run_all.py's
+(`make bench`), which runs this with ``--json`` (the three figures as one JSON line).
+``--write`` replaces only the send section of docs/benchmarks.md, for a run by hand.
 """
 
 from __future__ import annotations

@@ -157,12 +157,16 @@ class SubscriberInfo:
         return self.status == "active"
 
     def to_prefs(
-        self, *, group_by: GroupBy | None = None, send_empty: bool = False
+        self,
+        *,
+        group_by: GroupBy | None = None,
+        send_empty: bool = False,
+        repeat_grown: bool = True,
     ) -> SubscriberPrefs:
         """The preferences compose() takes.
 
         ``group_by`` is the default for a subscriber who chose no grouping of their own;
-        ``send_empty`` comes from config.
+        ``send_empty`` and ``repeat_grown`` come from config.
         """
         s = self.spec
         return SubscriberPrefs(
@@ -179,6 +183,7 @@ class SubscriberInfo:
             exclude_keywords=s.exclude_keywords,
             group_by=s.group_by or group_by,
             send_empty=send_empty,
+            repeat_grown=repeat_grown,
         )
 
 

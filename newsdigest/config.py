@@ -154,6 +154,9 @@ class DigestSettings(_Strict):
     group_by: Literal["region", "topic", "outlet"] | None = None
     #: Write (and send) a digest even when nothing matched; off: skipped, the reason logged.
     send_empty: bool = False
+    #: Show a story already sent to a subscriber again when another outlet has reported it
+    #: since (marked "new reports"); off: a story is sent once.
+    repeat_grown: bool = True
     #: How many recent digests the archive's Atom feeds list.
     feed_entries: int = Field(50, ge=1, le=1000)
 

@@ -139,8 +139,13 @@ def sync_config_subscribers(app: App) -> SyncPlan:
 
 def prefs_for(info: SubscriberInfo, config: Config) -> SubscriberPrefs:
     """A stored subscriber's preferences: their own grouping (config.yaml's subscribers are
-    synced into the table with theirs), else ``digest.group_by``; send_empty from config."""
-    return info.to_prefs(group_by=config.digest.group_by, send_empty=config.digest.send_empty)
+    synced into the table with theirs), else ``digest.group_by``; send_empty and
+    repeat_grown from config."""
+    return info.to_prefs(
+        group_by=config.digest.group_by,
+        send_empty=config.digest.send_empty,
+        repeat_grown=config.digest.repeat_grown,
+    )
 
 
 def _everything(config: Config) -> SubscriberPrefs:
@@ -149,6 +154,7 @@ def _everything(config: Config) -> SubscriberPrefs:
         name=EVERYTHING.name or "",
         group_by=config.digest.group_by,
         send_empty=config.digest.send_empty,
+        repeat_grown=config.digest.repeat_grown,
     )
 
 
