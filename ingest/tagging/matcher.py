@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import ahocorasick
 
@@ -73,12 +74,25 @@ def _keys(form: str, stem: bool) -> list[tuple[str, int]]:
     return keys
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
+    """One place reference in a text (a tuple: there are dozens per article)."""
+
     start: int
     end: int
-    item: Place | Term
+    item: Place
     surface: str  # the matched text, as written
+
+
+# How the case of a place hit is checked, decided once per automaton key.
+_NO_PLACE, _ANY_CASE, _CAPITAL, _GENERAL = 0, 1, 2, 3
+
+
+def _place_rule(places: tuple[Place, ...]) -> int:
+    if not places:
+        return _NO_PLACE
+    if len(places) == 1 and not places[0].exact:
+        return _CAPITAL if places[0].cased else _ANY_CASE
+    return _GENERAL
 
 
 def build_automaton(places: tuple[Place, ...], terms: tuple[Term, ...]) -> ahocorasick.Automaton:
@@ -94,9 +108,13 @@ def build_automaton(places: tuple[Place, ...], terms: tuple[Term, ...]) -> ahoco
         stems = tuple(t for t in ts if t.stem)
         words = tuple(t for t in ts if not t.stem)
         checked = any(t.exact or t.cased for t in ts)
-        # value: offset of the first letter from the match start, key length, places,
-        # whole-word terms, stem terms, whether any term needs a case check
-        automaton.add_word(key, (lead, len(key), tuple(ps), words, stems, checked))
+        # Everything the scan loop needs, decided here once per key rather than per match:
+        # offset of the first letter from the match start, key length, the places and how
+        # their case is checked, the terms a whole word matches (whole-word terms, then
+        # stems), the stem terms (all a word's beginning matches), whether any term needs a
+        # case check.
+        value = (lead, len(key), tuple(ps), _place_rule(tuple(ps)), words + stems, stems, checked)
+        automaton.add_word(key, value)
     automaton.make_automaton()
     return automaton
 
@@ -107,7 +125,7 @@ def _letters(text: str) -> str:
 
 def _case_ok(item: Place | Term, surface: str) -> bool:
     if item.exact:
-        return _letters(surface) == _letters(item.form)
+        return surface == item.form or _letters(surface) == _letters(item.form)
     if item.cased:
         return surface[:1].isupper()
     return True
@@ -139,14 +157,15 @@ def scan(automaton: ahocorasick.Automaton, text: str) -> Scan:
         return Scan([], [], frozenset())
     copy = scan_copy(text)
     place_hits: list[Hit] = []
+    add_place = place_hits.append
     term_hits: list[TermHit] = []
     add_term = term_hits.append
     lowercase_keys: set[str] = set()
     n = len(text)
     word_end = _WORD_END.match
     # This loop runs for every raw match (well over a hundred in a long article): the
-    # common cases (one unchecked term, a whole word) take the fewest steps.
-    for end, (lead, length, places, words, stems, checked) in automaton.iter_long(copy):
+    # common cases (one place, unchecked terms, a whole word) take the fewest steps.
+    for end, (lead, length, places, rule, whole, stems, checked) in automaton.iter_long(copy):
         start = end - length + lead  # offsets in ``text``: the copy has a leading space
         if end < n and text[end].isalnum():  # not a whole word: only stems match
             if stems:
@@ -156,23 +175,25 @@ def scan(automaton: ahocorasick.Automaton, text: str) -> Scan:
                         add_term((start, term, surface))
             continue
         surface = text[start:end]
-        if places:
+        if rule == _CAPITAL:  # one proper noun: it must start with a capital
+            if surface[0].isupper():
+                add_place(Hit(start, end, places[0], surface))
+            elif surface.islower():
+                lowercase_keys.add(surface)
+        elif rule == _ANY_CASE:
+            add_place(Hit(start, end, places[0], surface))
+        elif rule == _GENERAL:
             for place in places:
                 if _case_ok(place, surface):
-                    place_hits.append(Hit(start, end, place, surface))
+                    add_place(Hit(start, end, place, surface))
                     break  # one place reading per spelling
                 if place.cased and surface.islower():
                     lowercase_keys.add(surface)
         if checked:
-            for term in words:
-                if _case_ok(term, surface):
-                    add_term((start, term, surface))
-            for term in stems:
+            for term in whole:
                 if _case_ok(term, surface):
                     add_term((start, term, surface))
         else:
-            for term in words:
-                add_term((start, term, surface))
-            for term in stems:
+            for term in whole:
                 add_term((start, term, surface))
     return Scan(place_hits, term_hits, frozenset(lowercase_keys))

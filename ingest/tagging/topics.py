@@ -13,7 +13,7 @@ import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .matcher import TermHit
 from .rules import TopicWeights
@@ -40,8 +40,9 @@ _CATEGORY_WORDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class TopicScore:
+class TopicScore(NamedTuple):
+    """One topic's score and decision (a tuple: built for every topic with a hit)."""
+
     topic: str
     score: float
     tagged: bool
@@ -81,30 +82,38 @@ def score_topics(
 ) -> list[TopicScore]:
     """Scores for every topic with a hit; ``zone_hits`` is (zone, term hits, sentences)."""
     zone_w = {"title": weights.title, "summary": weights.summary, "content": weights.body}
-    # (topic, zone, sentence) -> raw weight. This loop runs for every term hit (hundreds per
-    # long article), so it stays on flat dicts and walks the sentence starts in step with
-    # the hits (they come in text order) instead of searching them.
-    per_sentence: dict[tuple[str, str, int], float] = {}
+    cap, develops = weights.sentence_cap, weights.sentence_min
+    score: dict[str, float] = defaultdict(float)
+    developed: dict[str, int] = defaultdict(int)
     evidence: dict[str, dict[str, None]] = defaultdict(dict)
+    # This loop runs for every term hit (hundreds per long article): the hits come in text
+    # order, so it sums one sentence's weights per topic in a small dict and adds the capped
+    # sums when the next sentence starts, walking the sentence starts in step with the hits
+    # instead of searching them.
     for zone, hits, sentences in zone_hits:
+        zw = zone_w[zone]
         starts = sentences.starts
         last = len(starts) - 1
         sid = 0
         nxt = starts[1] if last else len(sentences.text) + 1
+        sentence: dict[str, float] = {}
         for start, term, surface in hits:
-            while start >= nxt:
-                sid += 1
-                nxt = starts[sid + 1] if sid < last else len(sentences.text) + 1
-            key = (term.topic, zone, sid)
-            per_sentence[key] = per_sentence.get(key, 0.0) + term.weight
-            ev = evidence[term.topic]
+            if start >= nxt:
+                for topic, s in sentence.items():
+                    score[topic] += min(s, cap) * zw
+                    developed[topic] += s >= develops
+                sentence = {}
+                while start >= nxt:
+                    sid += 1
+                    nxt = starts[sid + 1] if sid < last else len(sentences.text) + 1
+            topic = term.topic
+            sentence[topic] = sentence.get(topic, 0.0) + term.weight
+            ev = evidence[topic]
             if len(ev) < _MAX_EVIDENCE:
                 ev[surface] = None
-    score: dict[str, float] = defaultdict(float)
-    developed: dict[str, int] = defaultdict(int)
-    for (topic, zone, _sid), s in per_sentence.items():
-        score[topic] += min(s, weights.sentence_cap) * zone_w[zone]
-        developed[topic] += s >= weights.sentence_min
+        for topic, s in sentence.items():
+            score[topic] += min(s, cap) * zw
+            developed[topic] += s >= develops
     topic_list = list(topics)
     for topic in _category_topics(categories, topic_list):
         score[topic] += weights.category_hint
