@@ -1,15 +1,27 @@
-"""Soak benchmark (issue 8): `newsdigest run` left alone against the feed farm.
+"""Soak benchmark (issue 8): `newsdigest run` daemons kept busy against the feed farm.
 
-One daemon on SQLite follows N farm feeds (20 ms latency, 50 loopback hosts) that are
-due every minute, while the farm changes 5% of its feeds every tick, for a while. Every
-few seconds it samples the daemon's CPU (its whole process tree: the parse workers
-count) and RSS, and reads the schedule lag histogram from /metrics. Then the same with
-two daemons on PostgreSQL, to see that throughput scales.
+N farm feeds (20 ms latency, 50 loopback hosts) are imported into PostgreSQL and fetched
+once cold with `newsdigest fetch --all` (the warm-up, timed but not measured). Then, for
+each daemon count (1, then 2, on the same warm database), the daemons run for a fixed
+time while the benchmark keeps them saturated with rounds: the farm changes a share of
+its feeds (5%: those answer 200 with new entries, the rest 304), every feed is marked
+due at once, and when every feed has been fetched the next round starts. So fetches/s
+is what that many daemons can do, and two daemons' figure over one's is the scale-out.
 
-    .venv/bin/python benchmarks/bench_soak.py                  # 10,000 feeds, 10 minutes
-    .venv/bin/python benchmarks/bench_soak.py --quick          # 500 feeds, 1 minute
+Every few seconds it samples the daemons' CPU (whole process trees: the parse workers
+count) and RSS, and reads the schedule-lag histogram from each daemon's /metrics. Per run
+it reports fetches/s, rounds, the lag from due to fetched per feed (p50/p95, from the
+database: last_fetched_at minus the moment the round marked it due), the claim lag of
+/metrics (bucket-interpolated), CPU % and the load average. RSS is the daemons' own
+processes at the start, a quarter in and at the end (a leak shows there); the parse
+workers start and stop with each batch, so the whole tree's RSS swings by their size
+from sample to sample: its peak is reported beside it.
 
-Prints one JSON object a line; the last ones are the summaries.
+    .venv/bin/python benchmarks/bench_soak.py                          # 10,000 feeds, 10 min a run
+    .venv/bin/python benchmarks/bench_soak.py --feeds 1000 --seconds 120
+    .venv/bin/python benchmarks/bench_soak.py --quick                  # 100 feeds, 30 s a run
+
+Prints one JSON object a line; the `soak_summary` lines are the results.
 """
 
 from __future__ import annotations
@@ -23,18 +35,26 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine, create_engine, func, select, text, update
+
+from ingest.models import Feed
+from newsdigest.db import make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 FARM = ROOT.parent / "shared" / "bench" / "farm.py"
 PY = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+CLI = "import sys; from newsdigest.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -52,6 +72,10 @@ def http_json(url: str, method: str = "GET") -> Any:
     with urllib.request.urlopen(request, timeout=30) as response:
         body = response.read()
     return json.loads(body) if body.strip().startswith((b"{", b"[")) else body.decode()
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 @contextmanager
@@ -109,159 +133,325 @@ def tree(pid: int) -> list[int]:
     return out
 
 
-def sample(pids: list[int]) -> tuple[float, float]:
-    """CPU seconds used so far and RSS in MB, summed over the process trees."""
-    cpu = rss = 0.0
+def sample(pids: list[int]) -> tuple[float, float, float]:
+    """CPU seconds used so far and RSS in MB, summed over the process trees, and the RSS
+    of the daemons' own processes (parse workers come and go with each batch; a leak
+    would show in the long-lived processes)."""
+    cpu = rss = main = 0.0
     for root in pids:
         for p in tree(root):
             try:
                 fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            cpu += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+            # utime + stime, and cutime + cstime: the parse workers of finished batches
+            # are gone, their CPU time is in their parent's children's times.
+            cpu += sum(int(f) for f in fields[11:15]) / CLK_TCK
             rss += int(fields[21]) * PAGE / 1e6
-    return cpu, rss
+            if p == root:
+                main += int(fields[21]) * PAGE / 1e6
+    return cpu, rss, main
 
 
 _BUCKET = re.compile(r'newsdigest_schedule_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)')
 
 
-def lag_quantiles(metrics_text: str) -> dict[str, float | None]:
-    """p50 and p95 of the schedule lag, from the histogram's cumulative buckets."""
-    buckets = [
-        (float("inf") if le == "+Inf" else float(le), float(n))
-        for le, n in _BUCKET.findall(metrics_text)
-    ]
+def lag_quantiles(metrics_texts: Sequence[str]) -> dict[str, float | None]:
+    """p50 and p95 of the claim lag over every daemon's histogram (buckets summed by
+    bound), interpolated linearly inside a bucket as Prometheus' histogram_quantile does."""
+    summed: dict[float, float] = {}
+    for body in metrics_texts:
+        for le, n in _BUCKET.findall(body):
+            bound = float("inf") if le == "+Inf" else float(le)
+            summed[bound] = summed.get(bound, 0.0) + float(n)
+    buckets = sorted(summed.items())
     if not buckets or buckets[-1][1] == 0:
         return {"p50_s": None, "p95_s": None}
     total = buckets[-1][1]
     out: dict[str, float | None] = {}
     for name, q in (("p50_s", 0.5), ("p95_s", 0.95)):
-        out[name] = next(le for le, n in buckets if n >= q * total)
+        rank = q * total
+        lower, below = 0.0, 0.0
+        for bound, cumulative in buckets:
+            if cumulative >= rank:
+                if bound == float("inf"):
+                    out[name] = lower
+                else:
+                    share = (rank - below) / (cumulative - below) if cumulative > below else 1.0
+                    out[name] = round(lower + (bound - lower) * share, 2)
+                break
+            lower, below = bound, cumulative
     return out
 
 
-def write_config(workdir: Path, database: str, name: str) -> Path:
+def quantile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+def write_config(
+    workdir: Path, database: str, name: str, claim_batch: int, parse_workers: int | None
+) -> Path:
+    # Feeds fall due only when a round marks them (the interval is longer than any run);
+    # parse workers (unless given) and everything else as a user gets them by default.
     path = workdir / f"{name}.yaml"
+    workers = "" if parse_workers is None else f"  parse_workers: {parse_workers}\n"
     path.write_text(
         f"database: '{database}'\n"
-        "fetch:\n  allow_private_networks: true\n  default_interval_minutes: 1\n"
-        "  min_interval_minutes: 1\n  max_interval_minutes: 1\n"
-        "daemon:\n  fetch_tick_seconds: 5\n  digest_tick_seconds: 3600\n"
-        "  fulltext_tick_seconds: 3600\n  lease_seconds: 120\n",
+        f"fetch:\n{workers}  allow_private_networks: true\n  default_interval_minutes: 720\n"
+        "  min_interval_minutes: 720\n  max_interval_minutes: 720\n"
+        "daemon:\n  fetch_tick_seconds: 1\n  digest_tick_seconds: 3600\n"
+        f"  fulltext_tick_seconds: 3600\n  lease_seconds: 120\n  claim_batch: {claim_batch}\n",
         encoding="utf-8",
     )
     return path
 
 
+def cli(config: Path, *args: str) -> list[str]:
+    return [PY, "-c", CLI, "--config", str(config), *args]
+
+
+def warm_up(workdir: Path, base: str, config: Path, label: str) -> dict[str, Any]:
+    """Import the farm's feeds and fetch them all once (the cold round, not measured)."""
+    opml = workdir / "feeds.opml"
+    opml.write_bytes(urllib.request.urlopen(f"{base}/feeds.opml", timeout=60).read())
+    subprocess.run(cli(config, "feeds", "import", str(opml)), check=True, stdout=subprocess.DEVNULL)
+    started, load_before = time.monotonic(), load()
+    subprocess.run(cli(config, "fetch", "--all"), check=True, stdout=subprocess.DEVNULL)
+    return {
+        "bench": "soak_warmup",
+        "run": label,
+        "seconds": round(time.monotonic() - started, 1),
+        "load_average": load_before,
+    }
+
+
+class Rounds:
+    """Keeps the daemons busy: a farm change, every feed due, wait for all, again."""
+
+    def __init__(self, engine: Engine, base: str, change: float) -> None:
+        self.engine = engine
+        self.base = base
+        self.change = change
+        self.marked: datetime | None = None
+        self.completed = 0
+        self.lags: list[float] = []  # seconds from due to fetched, per feed and round
+
+    def start(self) -> None:
+        http_json(f"{self.base}/tick?fraction={self.change}", "POST")
+        self.marked = datetime.now(UTC)  # the daemons run on this host's clock too
+        with self.engine.begin() as conn:
+            conn.execute(update(Feed).values(next_due_at=self.marked))
+
+    def poll(self) -> bool:
+        """Start the next round when this one is done; True when one was completed."""
+        assert self.marked is not None
+        with self.engine.connect() as conn:
+            fetched = conn.execute(
+                select(Feed.last_fetched_at).where(Feed.last_fetched_at >= self.marked)
+            ).scalars()
+            done = [(f - self.marked).total_seconds() for f in fetched]
+            total = conn.execute(select(func.count(Feed.id))).scalar_one()
+        if len(done) < total:
+            return False
+        self.lags.extend(done)
+        self.completed += 1
+        self.start()
+        return True
+
+
+def wait_ready(ports: list[int], procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for port, proc in zip(ports, procs, strict=True):
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"a daemon exited with {proc.returncode} before it was ready")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    raise SystemExit("a daemon did not become ready") from None
+                time.sleep(0.2)
+
+
 def soak(
     workdir: Path,
     base: str,
-    database: str,
+    config: Path,
+    engine: Engine,
     daemons: int,
     seconds: float,
     interval: float,
+    change: float,
     label: str,
 ) -> dict[str, Any]:
-    config = write_config(workdir, database, label)
-    opml = workdir / "feeds.opml"
-    opml.write_bytes(urllib.request.urlopen(f"{base}/feeds.opml", timeout=60).read())
-    subprocess.run(
-        [PY, "-m", "newsdigest", "--config", str(config), "feeds", "import", str(opml)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
     ports = [free_port() for _ in range(daemons)]
     logs = [open(workdir / f"{label}-{i}.log", "w") for i in range(daemons)]  # noqa: SIM115
     procs = [
         subprocess.Popen(
-            [PY, "-m", "newsdigest", "--config", str(config), "run", "--http", f"127.0.0.1:{port}"],
+            cli(config, "run", "--http", f"127.0.0.1:{port}"),
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
         for port, log in zip(ports, logs, strict=True)
     ]
-    http_json(f"{base}/stats/reset", "POST")
-    started = time.monotonic()
-    cpu0, _ = sample([p.pid for p in procs])
-    samples = []
+    samples: list[dict[str, Any]] = []
+    load_start = load()
+    rounds = Rounds(engine, base, change)
     try:
-        while time.monotonic() - started < seconds:
-            time.sleep(interval)
-            http_json(f"{base}/tick?fraction=0.05", "POST")
-            cpu, rss = sample([p.pid for p in procs])
-            elapsed = time.monotonic() - started
-            metrics = "".join(http_json(f"http://127.0.0.1:{port}/metrics") for port in ports)
-            record = {
-                "bench": "soak",
-                "run": label,
-                "t_s": round(elapsed, 1),
-                "cpu_pct": round(100 * (cpu - cpu0) / elapsed, 1),
-                "rss_mb": round(rss, 1),
-                "requests": http_json(f"{base}/stats")["requests"],
-                **lag_quantiles(metrics),
-            }
-            samples.append(record)
-            emit(record)
+        wait_ready(ports, procs, timeout=120)
+        http_json(f"{base}/stats/reset", "POST")
+        started = time.monotonic()
+        cpu0, rss0, main0 = sample([p.pid for p in procs])
+        rounds.start()
+        next_sample = started + interval
+        while (now := time.monotonic()) - started < seconds:
+            rounds.poll()
+            if now >= next_sample:
+                next_sample += interval
+                cpu, rss, main = sample([p.pid for p in procs])
+                elapsed = now - started
+                record = {
+                    "bench": "soak",
+                    "run": label,
+                    "t_s": round(elapsed, 1),
+                    "cpu_pct": round(100 * (cpu - cpu0) / elapsed, 1),
+                    "rss_mb": round(main, 1),
+                    "rss_tree_mb": round(rss, 1),
+                    "requests": http_json(f"{base}/stats")["requests"],
+                    "rounds": rounds.completed,
+                    **lag_quantiles([http_json(f"http://127.0.0.1:{p}/metrics") for p in ports]),
+                }
+                samples.append(record)
+                emit(record)
+            time.sleep(0.25)
+        elapsed = time.monotonic() - started
+        stats = http_json(f"{base}/stats")
+        cpu, rss, main = sample([p.pid for p in procs])
+        claim_lag = lag_quantiles([http_json(f"http://127.0.0.1:{p}/metrics") for p in ports])
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:
-            p.wait(timeout=120)
+            try:
+                p.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
         for log in logs:
             log.close()
-    stats = http_json(f"{base}/stats")
-    first, last = samples[0], samples[-1]
-    rss_growth = last["rss_mb"] - samples[len(samples) // 4]["rss_mb"] if len(samples) > 3 else None
+    # Growth after warm-up: from the sample a quarter into the run to the end.
+    quarter = samples[len(samples) // 4] if len(samples) > 3 else None
     return {
         "bench": "soak_summary",
         "run": label,
         "daemons": daemons,
-        "seconds": round(last["t_s"]),
-        "fetches_per_s": round(stats["requests"] / last["t_s"], 1),
+        "seconds": round(elapsed),
+        "fetches_per_s": round(stats["requests"] / elapsed, 1),
+        "requests": stats["requests"],
         "by_status": stats["by_status"],
-        "cpu_pct": last["cpu_pct"],
-        "rss_mb_first": first["rss_mb"],
-        "rss_mb_last": last["rss_mb"],
-        "rss_growth_after_warmup_mb": None if rss_growth is None else round(rss_growth, 1),
-        "lag_p50_s": last["p50_s"],
-        "lag_p95_s": last["p95_s"],
+        "rounds": rounds.completed,
+        "round_s": round(elapsed / rounds.completed, 1) if rounds.completed else None,
+        "cpu_pct": round(100 * (cpu - cpu0) / elapsed, 1),
+        # RSS of the daemons' own processes; the parse workers' come and go with batches.
+        "rss_mb_first": round(main0, 1),
+        "rss_mb_quarter": None if quarter is None else quarter["rss_mb"],
+        "rss_mb_last": round(main, 1),
+        "rss_growth_after_warmup_mb": None
+        if quarter is None
+        else round(main - quarter["rss_mb"], 1),
+        "rss_tree_mb_first": round(rss0, 1),
+        "rss_tree_mb_last": round(rss, 1),
+        "rss_tree_mb_peak": max((s["rss_tree_mb"] for s in samples), default=None),
+        "lag_p50_s": quantile(rounds.lags, 0.5),
+        "lag_p95_s": quantile(rounds.lags, 0.95),
+        "claim_lag_p50_s": claim_lag["p50_s"],
+        "claim_lag_p95_s": claim_lag["p95_s"],
+        "load_average_start": load_start,
+        "load_average_end": load(),
         "exit_codes": [p.returncode for p in procs],
     }
 
 
 def postgres_schema(url: str) -> tuple[str, str]:
-    from sqlalchemy import create_engine, text
-
     schema = f"soak_{uuid.uuid4().hex[:10]}"
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
-    return f"{url}?options=-csearch_path%3D{schema}", schema
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}", schema
 
 
 def drop_schema(url: str, schema: str) -> None:
-    from sqlalchemy import create_engine, text
-
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     engine.dispose()
 
 
+def run_database(
+    args: argparse.Namespace, base: str, url: str, label: str, counts: Sequence[int]
+) -> None:
+    """Warm one database up, then one soak per daemon count on it."""
+    # About ten batches a round, so every daemon gets some, as 10,000 feeds do at the
+    # default of 500 (one batch of 500 would hold all of 300 feeds, a second daemon idle).
+    batch = args.claim_batch or min(500, max(25, args.feeds // 10))
+    config = write_config(args.workdir, url, label, batch, args.parse_workers)
+    emit(warm_up(args.workdir, base, config, label))
+    engine = make_engine(url)  # SQLite: the project's busy timeout and WAL settings
+    try:
+        summaries = []
+        for daemons in counts:
+            summary = soak(
+                args.workdir,
+                base,
+                config,
+                engine,
+                daemons,
+                args.seconds,
+                args.interval,
+                args.change,
+                f"{label}-{daemons}",
+            )
+            summaries.append(summary)
+            emit(summary)
+        if len(summaries) > 1 and summaries[0]["fetches_per_s"]:
+            emit(
+                {
+                    "bench": "soak_scale",
+                    "runs": [s["run"] for s in summaries],
+                    "ratio_to_first": [
+                        round(s["fetches_per_s"] / summaries[0]["fetches_per_s"], 2)
+                        for s in summaries
+                    ],
+                }
+            )
+    finally:
+        engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--seconds", type=float, default=600, help="measured seconds per run")
     parser.add_argument("--interval", type=float, default=10, help="seconds between samples")
-    parser.add_argument("--quick", action="store_true", help="500 feeds, 60 s, 5 s samples")
+    parser.add_argument("--change", type=float, default=0.05, help="share of feeds changed a round")
+    parser.add_argument("--daemons", default="1,2", help="daemon counts to run, in order")
+    parser.add_argument("--claim-batch", type=int, help="default: feeds / 10, 25 to 500")
+    parser.add_argument("--parse-workers", type=int, help="fetch.parse_workers (default: its)")
+    parser.add_argument("--quick", action="store_true", help="100 feeds, 30 s runs, 5 s samples")
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true", help="SQLite, one daemon only")
+    parser.add_argument("--sqlite", action="store_true", help="also one daemon on SQLite")
     parser.add_argument("--workdir", type=Path, default=ROOT / "out" / "bench-soak")
     args = parser.parse_args(argv)
     if args.quick:
-        args.feeds, args.seconds, args.interval = 500, 60, 5
+        args.feeds, args.seconds, args.interval = 100, 30, 5
+    counts = [int(n) for n in args.daemons.split(",")]
     if not FARM.exists():
         raise SystemExit(f"{FARM} is missing: the soak needs ../shared/bench/farm.py")
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -274,38 +464,22 @@ def main(argv: list[str] | None = None) -> int:
             "python": sys.version.split()[0],
             "feeds": args.feeds,
             "seconds": args.seconds,
-            "load_average": os.getloadavg(),
+            "change": args.change,
+            "parse_workers": args.parse_workers,
+            "load_average": load(),
+            "commit": subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+            or None,
         }
     )
     with farm(args.workdir, args.feeds) as base:
-        emit(
-            soak(
-                args.workdir,
-                base,
-                f"sqlite:///{args.workdir / 'soak.db'}",
-                1,
-                args.seconds,
-                args.interval,
-                "sqlite-1",
-            )
-        )
+        if args.sqlite or args.skip_postgres:
+            run_database(args, base, f"sqlite:///{args.workdir / 'soak.db'}", "sqlite", [1])
         if not args.skip_postgres:
             url, schema = postgres_schema(args.postgres)
             try:
-                for daemons in (1, 2):
-                    emit(
-                        soak(
-                            args.workdir,
-                            base,
-                            url,
-                            daemons,
-                            args.seconds,
-                            args.interval,
-                            f"postgres-{daemons}",
-                        )
-                    )
-                    drop_schema(args.postgres, schema)
-                    url, schema = postgres_schema(args.postgres)
+                run_database(args, base, url, "postgres", counts)
             finally:
                 drop_schema(args.postgres, schema)
     return 0
