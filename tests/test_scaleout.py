@@ -313,6 +313,8 @@ def test_three_daemons_fetch_each_feed_and_send_each_digest_once_and_survive_a_k
     assert {email for email, _ in counts} == emails
     for (email, message_id), n in counts.items():
         assert message_id == by_email[email].message_id, (email, message_id)
+        # The Message-ID names the period (digest/ledger.py message_id_for).
+        assert f".{by_email[email].period_end:%Y%m%dT%H%MZ}@" in message_id, message_id
         assert n == 1 or (n == 2 and message_id in in_flight), (email, message_id, n)
     final = create_engine(postgres_url)
     with final.connect() as conn:
