@@ -26,17 +26,20 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from ingest import store
-from ingest.dedupe import DedupeCandidate
+from ingest import round_state
 from ingest.errors import FeedParseError
 from ingest.fetch import Fetcher, FetchOptions
 from ingest.politeness import domain_key
 from ingest.records import OutletInfo
+from ingest.round_state import FetchRecord, ScheduleFacts
 from ingest.schedule import ScheduleInput, ScheduleSettings, hints_from, next_due
-from ingest.stories import dedupe_text
 from ingest.types import FeedRef, FetchResult, FetchStatus, ParsedFeed
 
+# The store (de-duplication, numpy), the parser, the normalizer and the tagger are imported
+# where a body has to be parsed or stored: a round of 304s loads none of them, and parse
+# workers load them while the first responses arrive (see `_warm_up`).
 if TYPE_CHECKING:
+    from ingest.dedupe import DedupeCandidate
     from ingest.normalize import NormalizedEntry
     from ingest.tagging import Tag, TagRules
 
@@ -140,8 +143,10 @@ def prepare(
 ) -> PreparedFeed:
     """Parse, normalize and tag one feed body; a pure function of its inputs."""
     # Imported here: a round of 304s never needs them (and `fetch` starts faster).
+    from ingest.dedupe import DedupeCandidate
     from ingest.normalize import entry_key, normalize_entry
     from ingest.parse import parse_feed
+    from ingest.stories import dedupe_text
     from ingest.tagging import tag_article
 
     parsed = parse_feed(body, headers, url)
@@ -165,6 +170,53 @@ def prepare(
     )
 
 
+#: A one-entry feed whose parsing loads everything `prepare` needs (see `_WarmUp`).
+_WARM_UP_FEED = (
+    b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>w</title>'
+    b"<item><guid>w-1</guid><title>Warm-up</title><link>https://warm-up.invalid/1</link>"
+    b"<description>Warm-up of the parse worker.</description></item></channel></rss>"
+)
+
+
+def warm_up_worker(rules: TagRules | None) -> None:
+    """Load the parser, normalizer, de-duplicator and tagger in this process (a parse
+    worker's first task), so that the first real feed does not pay for it."""
+    try:
+        prepare(
+            _WARM_UP_FEED,
+            {"content-type": "application/rss+xml"},
+            "https://warm-up.invalid/feed",
+            datetime.now(UTC),
+            None,
+            rules,
+        )
+    except Exception:  # a warm-up must never fail a round; the real parse will report
+        log.exception("warming up the parser failed")
+
+
+class _WarmUp:
+    """One warm-up task per parse worker, started at most once per round."""
+
+    def __init__(self, executor: Executor | None, workers: int, rules: TagRules | None) -> None:
+        self.executor = executor
+        self.workers = workers if executor is not None else 1
+        self.rules = rules
+        self.tasks: list[asyncio.Future[None]] = []
+
+    def start(self) -> None:
+        if self.tasks:
+            return
+        loop = asyncio.get_running_loop()
+        self.tasks = [
+            loop.run_in_executor(self.executor, warm_up_worker, self.rules)
+            for _ in range(self.workers)
+        ]
+
+    async def finished(self) -> None:
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
 def _parse_worker_init() -> None:
     """Parse workers take the default signal handling, not the daemon's: forked from a
     process that catches SIGTERM to shut down gracefully, they would otherwise ignore it
@@ -183,29 +235,41 @@ def failure_reason(result: FetchResult, parse_error: str | None) -> str | None:
     return result.error or str(result.status)
 
 
-def decide_health(
+def decide_record(
     result: FetchResult,
     prepared: PreparedFeed | None,
-    facts: store.ScheduleFacts,
-    failed: bool,
+    facts: ScheduleFacts,
+    error: str | None,
     now: datetime,
     settings: ScheduleSettings,
-) -> store.FeedHealth:
-    """When the feed is next due, from this fetch and the feed's past (a pure function)."""
+    *,
+    new_entries: int = 0,
+    status: str | None = None,
+) -> FetchRecord:
+    """What to record of this fetch, next due time included (a pure function of the fetch
+    and the feed's past)."""
     decision = next_due(
         ScheduleInput(
             now=now,
             feed_key=str(result.feed.id),
             hints=hints_from(prepared.parsed_hints if prepared else None, result.headers, now),
             entry_times=facts.entry_times,
-            error_count=facts.error_count + 1 if failed else 0,
+            error_count=facts.error_count + 1 if error is not None else 0,
             retry_after=result.retry_after,
             gone=result.status == FetchStatus.GONE,
         ),
         settings,
     )
     seconds = int(decision.interval.total_seconds()) if decision.interval else None
-    return store.FeedHealth(next_due_at=decision.next_due_at, interval_seconds=seconds)
+    return FetchRecord(
+        result=result,
+        next_due_at=decision.next_due_at,
+        interval_seconds=seconds,
+        error=error,
+        new_entries=new_entries,
+        title=prepared.title if prepared else None,
+        status=status,
+    )
 
 
 class Pipeline:
@@ -226,8 +290,8 @@ class Pipeline:
         self._write_lock = threading.Lock()
 
     def due_feeds(self, *, all_feeds: bool = False) -> list[FeedRef]:
-        with Session(self.engine) as session:
-            return store.feed_refs(session, now=self.clock(), due_only=not all_feeds)
+        with self.engine.connect() as conn:
+            return round_state.feed_refs(conn, now=self.clock(), due_only=not all_feeds)
 
     async def run(
         self,
@@ -246,6 +310,13 @@ class Pipeline:
             executor = ProcessPoolExecutor(
                 max_workers=self.options.parse_workers, initializer=_parse_worker_init
             )
+        # The workers' first task loads the parser, the normalizer and the tagger (seconds
+        # of imports and tables). A feed never fetched before will have a body: start now,
+        # in parallel with the first requests; otherwise at the first body (`_parse`), so
+        # a round of 304s starts no worker at all.
+        warm = _WarmUp(executor, self.options.parse_workers, self.options.tag_rules)
+        if any(not (f.etag or f.last_modified or f.body_hash) for f in feeds):
+            warm.start()
         outcomes: list[FeedOutcome] = []
         ready: asyncio.Queue[_Fetched | None] = asyncio.Queue()
         writer = asyncio.create_task(self._writer(ready, outlets, outcomes, on_result))
@@ -257,13 +328,16 @@ class Pipeline:
             async with Fetcher(fetch_options) as fetcher:
                 async for result in fetcher.fetch_many(feeds):
                     if result.status == FetchStatus.OK and result.body is not None:
-                        task = asyncio.create_task(self._parse(result, outlets, executor, ready))
+                        task = asyncio.create_task(
+                            self._parse(result, outlets, executor, ready, warm)
+                        )
                         parsing.add(task)
                         task.add_done_callback(parsing.discard)
                     else:
                         ready.put_nowait(_Fetched(result))
                 if parsing:
                     await asyncio.gather(*parsing)
+            await warm.finished()
             ready.put_nowait(None)
             await writer
         finally:
@@ -275,10 +349,9 @@ class Pipeline:
     def _round_facts(
         self, feed_ids: list[int]
     ) -> tuple[dict[int, OutletInfo | None], frozenset[str]]:
-        with Session(self.engine) as session:
-            outlets = store.feed_outlets(session, feed_ids)
-            slowed = store.slowed_feed_urls(session, now=self.clock())
-        return outlets, frozenset(domain_key(url) for url in slowed)
+        with self.engine.connect() as conn:
+            facts = round_state.round_facts(conn, feed_ids, now=self.clock())
+        return facts.outlets, frozenset(domain_key(url) for url in facts.slowed_urls)
 
     async def _parse(
         self,
@@ -286,11 +359,13 @@ class Pipeline:
         outlets: dict[int, OutletInfo | None],
         executor: Executor | None,
         ready: asyncio.Queue[_Fetched | None],
+        warm: _WarmUp,
     ) -> None:
         now = self.clock()
         prepared: PreparedFeed | None = None
         parse_error: str | None = None
         loop = asyncio.get_running_loop()
+        warm.start()
         try:
             outlet = outlets.get(result.feed.id)
             prepared = await loop.run_in_executor(
@@ -392,16 +467,18 @@ class Pipeline:
         reason = "cannot store this feed's entries (see the log); it is retried next round"
         try:  # leave a trace on the feed (`feeds list`, `status`); its validators stay old
             with self._write_lock, Session(self.engine) as session, session.begin():
-                facts = store.schedule_facts(session, item.result.feed.id)
-                health = decide_health(item.result, None, facts, True, now, self.options.schedule)
-                store.record_fetch(
-                    session,
+                conn = session.connection()
+                facts = round_state.schedule_facts(conn, [item.result.feed.id])
+                record = decide_record(
                     item.result,
-                    now=now,
-                    health=health,
-                    error=reason,
+                    None,
+                    facts[item.result.feed.id],
+                    reason,
+                    now,
+                    self.options.schedule,
                     status="store_error",
                 )
+                round_state.record_fetches(conn, [record], now=now)
         except Exception:
             log.warning("could not record the failure of feed %s", item.result.feed.url)
         return FeedOutcome(
@@ -421,42 +498,41 @@ class Pipeline:
         now: datetime,
     ) -> list[FeedOutcome]:
         ids = [item.result.feed.id for item in batch]
-        store.preload_feeds(session, ids)
-        saved: list[store.SaveStats] = []
+        saved: list[_Saved] = []
         for item in batch:
-            stats = store.SaveStats()
+            stats = _Saved()
             if item.prepared is not None:
+                from ingest import store  # only a batch with bodies needs the store
+
                 outlet = outlets.get(item.result.feed.id)
-                stats = store.save_entries(
+                stored = store.save_entries(
                     session,
                     feed_id=item.result.feed.id,
                     outlet_id=outlet.id if outlet else None,
                     entries=[(p.key, p.entry, p.tags, p.candidate) for p in item.prepared.entries],
                     now=now,
                 )
+                stats = _Saved(stored.new, stored.updated, stored.joined)
             saved.append(stats)
-        # After the entries: the schedule sees this round's new entries too.
-        facts = store.schedule_facts_many(session, ids)
+        # After the entries (flushed): the schedule sees this round's new entries too.
+        session.flush()
+        conn = session.connection()
+        facts = round_state.schedule_facts(conn, ids)
         outcomes = []
+        records = []
         for item, stats in zip(batch, saved, strict=True):
             result, prepared = item.result, item.prepared
             error = failure_reason(result, item.parse_error)
-            health = decide_health(
-                result,
-                prepared,
-                facts[result.feed.id],
-                error is not None,
-                now,
-                self.options.schedule,
-            )
-            store.record_fetch(
-                session,
-                result,
-                now=now,
-                health=health,
-                error=error,
-                new_entries=stats.new,
-                title=prepared.title if prepared else None,
+            records.append(
+                decide_record(
+                    result,
+                    prepared,
+                    facts[result.feed.id],
+                    error,
+                    now,
+                    self.options.schedule,
+                    new_entries=stats.new,
+                )
             )
             outcomes.append(
                 FeedOutcome(
@@ -471,7 +547,17 @@ class Pipeline:
                     elapsed_s=result.elapsed_s,
                 )
             )
+        round_state.record_fetches(conn, records, now=now)
         return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """How many of a feed's entries were new, updated, or joined a stored story."""
+
+    new: int = 0
+    updated: int = 0
+    joined: int = 0
 
 
 @dataclass(frozen=True, slots=True)

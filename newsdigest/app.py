@@ -18,18 +18,19 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ingest import store
 from ingest.fetch import FetchOptions
 from ingest.pipeline import FeedOutcome, Pipeline, PipelineOptions, RoundReport
 from ingest.schedule import ScheduleSettings
-from ingest.tagging import TagRules
 from newsdigest.config import Config
 from newsdigest.db import open_database
 
+# The store (de-duplication, numpy), the tagger and the digest side are imported where they
+# are used: `newsdigest fetch` of feeds that answer 304 needs none of them.
 if TYPE_CHECKING:
     from ingest.fulltext import FullTextReport
     from ingest.prune import PruneStats
     from ingest.store import TagToStore, TextToTag
+    from ingest.tagging import TagRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +67,23 @@ class App:
     clock: Callable[[], datetime] = field(default=_now)
 
     @classmethod
-    def open(cls, config: Config, *, clock: Callable[[], datetime] = _now) -> App:
+    def open(
+        cls,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] = _now,
+        sync_subscribers: bool = True,
+    ) -> App:
+        """Open the database and follow the config's outlets; also bring the subscribers
+        table in line with the config, unless ``sync_subscribers`` is False (`fetch` does
+        not read subscribers, and the digest side is slow to import: the next command that
+        reads them syncs them)."""
         app = cls(config=config, engine=open_database(config.database), clock=clock)
         app.sync_config_outlets()
-        from newsdigest.digest_job import sync_config_subscribers  # digest loads lazily
+        if sync_subscribers:
+            from newsdigest.digest_job import sync_config_subscribers  # digest loads lazily
 
-        sync_config_subscribers(app)
+            sync_config_subscribers(app)
         return app
 
     def close(self) -> None:
@@ -82,8 +94,10 @@ class App:
 
     def sync_config_outlets(self) -> None:
         """Follow every feed the config lists (adding is idempotent; nothing is removed)."""
-        if not self.config.outlets:
+        if not self.config.outlets or self._outlets_in_sync():
             return
+        from ingest import store
+
         now = self.clock()
         with self.session() as session, session.begin():
             followed = {f.url for f in store.list_feeds(session)}
@@ -103,11 +117,50 @@ class App:
                     store.add_feed(session, url, now=now, outlet_id=info.id)
                     followed.add(url)
 
+    def _outlets_in_sync(self) -> bool:
+        """Whether syncing would change nothing: every outlet stored with the config's
+        attributes and every feed followed (two small queries; the store, slower to
+        import, is needed only when something changed)."""
+        from sqlalchemy import select
+
+        from ingest.models import Feed, Outlet
+
+        with self.engine.connect() as conn:
+            stored = {
+                row.name: row
+                for row in conn.execute(
+                    select(
+                        Outlet.name,
+                        Outlet.homepage,
+                        Outlet.country,
+                        Outlet.language,
+                        Outlet.full_text,
+                    )
+                )
+            }
+            followed = set(conn.scalars(select(Feed.url)))
+        for outlet in self.config.outlets:
+            row = stored.get(outlet.name)
+            if row is None or bool(row.full_text) != outlet.full_text:
+                return False
+            for wanted, have in (
+                (outlet.homepage, row.homepage),
+                (outlet.country, row.country),
+                (outlet.language, row.language),
+            ):
+                if wanted and wanted != have:
+                    return False
+            if not followed.issuperset(outlet.feeds):
+                return False
+        return True
+
     def tag_rules(self) -> TagRules | None:
         """The tagger's rules with the config's additions; None when it adds nothing."""
         t = self.config.tagging
         if not t.topics and not t.region_aliases:
             return None
+        from ingest.tagging import TagRules
+
         return TagRules.build(extra_topics=t.topics, region_aliases=t.region_aliases)
 
     def retagger(self) -> Callable[[TextToTag], Sequence[TagToStore]]:

@@ -97,10 +97,10 @@ def _config() -> Config:
 
 
 @contextmanager
-def _app() -> Iterator[App]:
+def _app(*, sync_subscribers: bool = True) -> Iterator[App]:
     from newsdigest.app import App
 
-    instance = App.open(_config())
+    instance = App.open(_config(), sync_subscribers=sync_subscribers)
     try:
         yield instance
     finally:
@@ -323,7 +323,7 @@ def fetch(
     all_feeds: Annotated[bool, typer.Option("--all", help="fetch every feed, due or not")] = False,
 ) -> None:
     """Fetch the due feeds once, store new articles, and exit."""
-    with _app() as instance:
+    with _app(sync_subscribers=False) as instance:
         if out.is_terminal:
             with Progress(
                 TextColumn("fetching"),
