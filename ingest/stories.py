@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
@@ -375,24 +375,26 @@ def json_text(value: object) -> str:
 def refresh_stories(session: Session, story_ids: Iterable[int], *, now: datetime) -> None:
     """Recompute the size and representative (earliest full version) of these stories."""
     ids = sorted(set(story_ids))
+    conn = session.connection()
     for chunk in _chunks(ids):
         members: defaultdict[int, list[KnownArticle]] = defaultdict(list)
-        rows = session.execute(
-            select(Article.id, Article.story_id, Article.published_at, Article.is_full).where(
-                Article.story_id.in_(chunk)
-            )
+        first_seen: dict[int, datetime] = {}
+        rows = conn.execute(
+            select(
+                Article.id,
+                Article.story_id,
+                Article.published_at,
+                Article.is_full,
+                Article.first_seen_at,
+            ).where(Article.story_id.in_(chunk))
         ).all()
         for row in rows:
             members[row.story_id].append(
                 KnownArticle(row.id, row.story_id, None, "", (), row.published_at, row.is_full)
             )
-        first_seen = dict(
-            session.execute(
-                select(Article.story_id, func.min(Article.first_seen_at))
-                .where(Article.story_id.in_(chunk))
-                .group_by(Article.story_id)
-            ).all()
-        )
+            seen = first_seen.get(row.story_id)
+            if seen is None or row.first_seen_at < seen:
+                first_seen[row.story_id] = row.first_seen_at
         values = [
             {
                 "id": story_id,
@@ -403,5 +405,20 @@ def refresh_stories(session: Session, story_ids: Iterable[int], *, now: datetime
             }
             for story_id, group in members.items()
         ]
-        if values:
+        if not values:
+            continue
+        if conn.dialect.name == "postgresql":
+            # One statement rather than one per story (psycopg's executemany).
+            conn.exec_driver_sql(
+                "UPDATE stories SET representative_id = v.representative_id, size = v.size, "
+                "first_seen_at = v.first_seen_at, updated_at = v.updated_at "
+                "FROM unnest(%s::integer[], %s::integer[], %s::integer[], %s::timestamptz[], "
+                "%s::timestamptz[]) AS v (id, representative_id, size, first_seen_at, updated_at) "
+                "WHERE stories.id = v.id",
+                tuple(
+                    [v[name] for v in values]
+                    for name in ("id", "representative_id", "size", "first_seen_at", "updated_at")
+                ),
+            )
+        else:
             session.execute(update(Story), values)
