@@ -23,9 +23,9 @@ writes them; bulk-loaded with ``executemany`` on SQLite and ``COPY`` on PostgreS
 band index dropped during the load and built after it) up to each size, plus a few
 hundred real articles; then each probe article (half near-copies of stored ones, half new)
 is placed with ``ingest.stories.place_new_articles``, inserted and its bands indexed, one
-transaction each. Prints the median and p99 of the lookup (placement) alone and of the
-whole transaction per article, and the process's resident memory (RSS) before and after
-the probes at each size: it should not grow with the store.
+transaction each, in a fresh process. Prints the median and p99 of the lookup (placement)
+alone and of the whole transaction per article, and that process's resident memory (RSS)
+before and after the probes at each size: it should not grow with the store.
 
 Prints one JSON object per figure.
 """
@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -44,6 +45,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -515,19 +517,12 @@ def bench_lookup(kind: str, args: argparse.Namespace, sizes: list[int], workdir:
                 band_rows = conn.execute(
                     text(f"SELECT count(*) FROM {MinHashBand.__tablename__}")
                 ).scalar_one()
-            gc.collect()
-            rss_before = rss_mb()
-            times: list[float] = []
-            cpu: list[float] = []
-            lookups: list[float] = []
-            kinds: dict[str, int] = {}
-            for i, candidate in enumerate(probes):
-                t0, c0 = time.perf_counter(), time.process_time()
-                placed, lookup_s = place_one(engine, feed.id, f"p:{size}:{i}", candidate)
-                times.append(time.perf_counter() - t0)
-                cpu.append(time.process_time() - c0)
-                lookups.append(lookup_s)
-                kinds[placed] = kinds.get(placed, 0) + 1
+            engine.dispose()
+            # The probes run in a fresh process, so its memory is the lookup's alone, not
+            # what building the store left in this one.
+            db_url = engine.url.render_as_string(hide_password=False)
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                figures = pool.submit(run_probes, db_url, feed.id, size, probes).result()
             emit(
                 {
                     "figure": "near_duplicate_lookup",
@@ -537,17 +532,41 @@ def bench_lookup(kind: str, args: argparse.Namespace, sizes: list[int], workdir:
                     "bands_per_article": DEFAULT_BANDS,
                     "fill_s": round(fill_s, 1),
                     "probes": len(probes),
-                    "placed": kinds,
-                    "median_ms": round(statistics.median(times) * 1e3, 2),
-                    "p99_ms": round(percentile(times, 0.99) * 1e3, 2),
-                    "cpu_median_ms": round(statistics.median(cpu) * 1e3, 2),
-                    "lookup_median_ms": round(statistics.median(lookups) * 1e3, 2),
-                    "lookup_p99_ms": round(percentile(lookups, 0.99) * 1e3, 2),
-                    "rss_mb_before": rss_before,
-                    "rss_mb_after": rss_mb(),
+                    **figures,
                     "load_average": round(os.getloadavg()[0], 1),
                 }
             )
+
+
+def run_probes(url: str, feed_id: int, size: int, probes: list[DedupeCandidate]) -> dict[str, Any]:
+    """Place every probe, one transaction each, in this (fresh) process: timings and RSS."""
+    engine = open_database(url)
+    try:
+        gc.collect()
+        rss_before = rss_mb()
+        times: list[float] = []
+        cpu: list[float] = []
+        lookups: list[float] = []
+        kinds: dict[str, int] = {}
+        for i, candidate in enumerate(probes):
+            t0, c0 = time.perf_counter(), time.process_time()
+            placed, lookup_s = place_one(engine, feed_id, f"p:{size}:{i}", candidate)
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            lookups.append(lookup_s)
+            kinds[placed] = kinds.get(placed, 0) + 1
+    finally:
+        engine.dispose()
+    return {
+        "placed": kinds,
+        "median_ms": round(statistics.median(times) * 1e3, 2),
+        "p99_ms": round(percentile(times, 0.99) * 1e3, 2),
+        "cpu_median_ms": round(statistics.median(cpu) * 1e3, 2),
+        "lookup_median_ms": round(statistics.median(lookups) * 1e3, 2),
+        "lookup_p99_ms": round(percentile(lookups, 0.99) * 1e3, 2),
+        "rss_mb_before": rss_before,
+        "rss_mb_after": rss_mb(),
+    }
 
 
 # ---------------------------------------------------------------- main
