@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 
+from . import arabic
 from .errors import TaggingDataError
 from .text import fold_accents, lower_keep_length
 
@@ -70,6 +71,8 @@ def _variants(form: str, kind: str, fold: bool) -> list[str]:
     # translations would invent words ("Irã" -> "Ira").
     if fold and folded != form and folded not in _NO_VARIANT:
         out.append(folded)
+    if kind == "demonym" and arabic.is_arabic(form[:1]):
+        out = arabic.nisba_forms(form)  # "عراقي" -> "عراقية", "العراقيون"...
     if kind == "demonym" and _is_cased(form):
         for f in list(out):
             if not f.endswith(("s", "sh", "ch", "ese", "x", "z", "i")) or f.endswith("i"):

@@ -4,8 +4,9 @@ One automaton holds every place pattern and every topic term, keyed by the lower
 spelling; each text is lower-cased once and scanned once. A raw hit counts only when
 
 - it starts and ends at a word boundary (Unicode-aware: the neighbour is not a letter or
-  digit; an Arabic name may carry a one- or two-letter proclitic such as "و" or "ب";
-  Chinese and Japanese names need no boundary; a stem needs none at its end), and
+  digit; an Arabic pattern is also stored with its joined conjunctions and prepositions,
+  "والعراق", "للعراق", see :mod:`.arabic`; names in Chinese characters need no boundary,
+  names in katakana must not continue a katakana word; a stem needs none at its end), and
 - its case fits: an acronym must match exactly ("US", not "us"), a proper noun must start
   with a capital ("Turkey", not "turkey"), a lower-case pattern matches any case.
 
@@ -21,13 +22,11 @@ from typing import NamedTuple
 
 import ahocorasick
 
+from . import arabic
 from .gazetteer import Place
 from .lexicon import Term
-from .text import lower_keep_length
+from .text import lower_keep_length, normalise
 
-# Arabic conjunctions and prepositions written joined to the next word: "and", "so", "in/with",
-# "for/to", "like", and their common pairs. Each Arabic pattern is also stored with them.
-_ARABIC_PROCLITICS = ("و", "ف", "ب", "ل", "ك", "وب", "ول", "فب", "فل", "وك")
 # In the scanned copy of the text, punctuation becomes a space, so a key that starts with a
 # space can only match at the start of a word: the left boundary test happens inside the
 # automaton instead of in Python for each of thousands of partial matches ("war" in
@@ -37,13 +36,13 @@ _NON_WORD = re.compile(r"[^\w ]|_")  # for the keys, built once
 _WORD_END = re.compile(r"\w*")
 
 
-def _is_arabic(c: str) -> bool:
-    return "\u0600" <= c <= "\u06ff"
-
-
 def _unspaced(c: str) -> bool:
     # CJK ideographs, kana and Thai are written without spaces between words
     return "\u3040" <= c <= "\u9fff" or "\u0e00" <= c <= "\u0e7f" or "\uf900" <= c <= "\ufaff"
+
+
+def _is_katakana(c: str) -> bool:
+    return "\u30a0" <= c <= "\u30ff"  # with the long-vowel mark "ー"
 
 
 # The same replacements as one ``str.translate`` table, for text that is all ASCII:
@@ -59,18 +58,19 @@ def scan_copy(text: str) -> str:
     for c in _SEPARATORS:
         if c in copy:
             copy = copy.replace(c, " ")
-    return " " + copy + " "
+    return " " + arabic.fold(copy) + " "
 
 
 def _keys(form: str, stem: bool) -> list[tuple[str, int]]:
     """Automaton keys of one spelling, with how many padding characters lead the key."""
-    core = _NON_WORD.sub(" ", lower_keep_length(form)).strip()
+    # the text side is normalised (no Arabic vowel marks) and folded the same way
+    core = _NON_WORD.sub(" ", arabic.fold(lower_keep_length(normalise(form)))).strip()
     if not core:
         return []
     left = "" if _unspaced(core[0]) else " "
     keys = [(left + core, len(left))]
-    if _is_arabic(core[0]):
-        keys += [(" " + p + core, 1) for p in _ARABIC_PROCLITICS]
+    if arabic.is_arabic(core[0]):
+        keys += [(" " + word, 1) for word in arabic.with_proclitics(core)]
     return keys
 
 
@@ -112,8 +112,19 @@ def build_automaton(places: tuple[Place, ...], terms: tuple[Term, ...]) -> ahoco
         # offset of the first letter from the match start, key length, the places and how
         # their case is checked, the terms a whole word matches (whole-word terms, then
         # stems), the stem terms (all a word's beginning matches), whether any term needs a
-        # case check.
-        value = (lead, len(key), tuple(ps), _place_rule(tuple(ps)), words + stems, stems, checked)
+        # case check, whether the key is in katakana (whose words run together: a name must
+        # not be part of a longer katakana run, "タイ" Thailand in "タイトル" title).
+        kana = not lead and all(_is_katakana(c) for c in key)
+        value = (
+            lead,
+            len(key),
+            tuple(ps),
+            _place_rule(tuple(ps)),
+            words + stems,
+            stems,
+            checked,
+            kana,
+        )
         automaton.add_word(key, value)
     automaton.make_automaton()
     return automaton
@@ -165,14 +176,20 @@ def scan(automaton: ahocorasick.Automaton, text: str) -> Scan:
     word_end = _WORD_END.match
     # This loop runs for every raw match (well over a hundred in a long article): the
     # common cases (one place, unchecked terms, a whole word) take the fewest steps.
-    for end, (lead, length, places, rule, whole, stems, checked) in automaton.iter_long(copy):
+    for end, value in automaton.iter_long(copy):
+        lead, length, places, rule, whole, stems, checked, kana = value
         start = end - length + lead  # offsets in ``text``: the copy has a leading space
-        if end < n and text[end].isalnum():  # not a whole word: only stems match
-            if stems:
-                surface = text[start : word_end(text, end).end()]
-                for term in stems:
-                    if not checked or _case_ok(term, surface):
-                        add_term((start, term, surface))
+        if lead:
+            if end < n and text[end].isalnum():  # not a whole word: only stems match
+                if stems:
+                    surface = text[start : word_end(text, end).end()]
+                    for term in stems:
+                        if not checked or _case_ok(term, surface):
+                            add_term((start, term, surface))
+                continue
+        # a name in Chinese characters is a word wherever it stands; one in katakana is not
+        # when the katakana run goes on ("タイトル")
+        elif kana and (_is_katakana(text[end : end + 1]) or _is_katakana(text[start - 1 : start])):
             continue
         surface = text[start:end]
         if rule == _CAPITAL:  # one proper noun: it must start with a capital

