@@ -263,6 +263,13 @@ class StoryPool:
     _composed: dict[tuple[object, ...], tuple[object, int, GroupBy, tuple[Section, ...], int]] = (
         field(default_factory=dict, compare=False, repr=False)
     )
+    # (start, end) -> positions of the stories wholly inside; story id -> position;
+    # position -> the story chosen whole (see chosen()).
+    _inside: dict[tuple[datetime, datetime], frozenset[int]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _positions: dict[int, int] | None = field(default=None, compare=False, repr=False)
+    _chosen: dict[int, _Chosen] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, stories: tuple[_Story, ...]) -> StoryPool:
@@ -297,6 +304,36 @@ class StoryPool:
     def articles(self) -> tuple[DigestArticle, ...]:
         """Every article of the pool, story by story."""
         return tuple(a for s in self.stories for a in s.members)
+
+    def inside(self, start: datetime, end: datetime) -> frozenset[int]:
+        """Positions of the stories whose articles were all first seen in [start, end)."""
+        key = (start, end)
+        found = self._inside.get(key)
+        if found is None:
+            found = self._inside[key] = frozenset(
+                i
+                for i, s in enumerate(self.stories)
+                if s.first_seen_min >= start and s.first_seen_max < end
+            )
+        return found
+
+    def positions_of(self, story_ids: AbstractSet[int]) -> frozenset[int]:
+        """Positions of the stories with these ids."""
+        if self._positions is None:
+            object.__setattr__(
+                self, "_positions", {s.key[1]: i for i, s in enumerate(self.stories) if s.key[0]}
+            )
+        positions = self._positions or {}
+        return frozenset(positions[i] for i in story_ids if i in positions)
+
+    def chosen(self, position: int) -> _Chosen:
+        """The story at ``position`` as chosen whole, not a follow-up, ranked without
+        priorities: one shared value (nothing changes a _Chosen once made)."""
+        found = self._chosen.get(position)
+        if found is None:
+            story = self.stories[position]
+            found = self._chosen[position] = _Chosen(story, False, story.rank0, True)
+        return found
 
     def hits(self, keywords: Sequence[str]) -> frozenset[int]:
         """Positions of the stories whose whole text has any of ``keywords``.
@@ -691,10 +728,17 @@ def compose(
         chosen: list[_Chosen] = []
         excluded = pool.hits(flt.exclude_keywords) if flt.exclude is not None else frozenset()
         stories = pool.stories
+        # The usual case, decided with set lookups: a whole pooled story, inside the window,
+        # not delivered before, ranked without outlet priorities.
+        plain = pool.inside(start, end) - excluded if not flt.outlets and not priority else None
+        if plain is not None and delivered:
+            plain -= pool.positions_of(delivered)
         for i in pool.candidates(flt):
+            if plain is not None and i in plain:
+                chosen.append(pool.chosen(i))
+                continue
             pooled = stories[i]
             story: _Story | None = pooled
-            # Fast path first: no outlet filter and a story wholly inside the window.
             if flt.outlets:
                 story = pool.restricted(i, flt)
             kept = story

@@ -11,13 +11,15 @@ instead of at the first send.
 Each story is rendered once and reused across subscribers: the templates call
 ``fragment("_story.html", item, zone)`` and the renderer caches the result (for the email,
 with its CSS already inlined), so composing thousands of digests renders each story a
-handful of times. An HTML fragment is rendered once for every time zone: the zone it gets
-then is a stand-in whose ``localtime`` is a unique token, replaced by each zone's label
+handful of times. A fragment is rendered once for every time zone: the zone it gets then
+is a stand-in whose ``localtime`` is a unique token, replaced by each zone's label
 afterwards. A template that uses the zone any other way (prints it, converts with it) or
-transforms the label is noticed (the stand-in refuses, or a token goes missing) and is
-rendered once per zone instead; the plain-text fragment always is, since wrapping depends
-on the label's length. ``Renderer(shared=False)`` renders everything directly, the
-reference the tests compare with. Fragments are autoescaped like the rest of the page.
+transforms the label is noticed (the stand-in refuses, a token goes missing, or the sample
+digest renders differently at start-up) and is rendered once per zone instead. In plain
+text, a wrapped line holding a label is kept only when it fits with the longest label;
+otherwise that story is rendered per zone. ``Renderer(shared=False)`` renders everything
+directly, the reference the tests compare with. Fragments are autoescaped like the rest
+of the page.
 
 Usage::
 
@@ -34,6 +36,7 @@ import secrets
 import textwrap
 import traceback
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -139,18 +142,47 @@ class _AnyZone(tzinfo):
         return "<any zone>"
 
 
+class _PerZone(Exception):
+    """This story's fragment must be rendered per zone: a line that holds its time label
+    might wrap differently with a longer label."""
+
+
+#: The stand-in zone of the zone-free rendering under way, for the wrap filter.
+_ZONE_FREE: ContextVar[_AnyZone | None] = ContextVar("zone_free", default=None)
+#: The longest label _localtime gives ("Wed 31 Dec, 23:59").
+LABEL_MAX = 17
+
+
+def _wrap_filter(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
+    """:func:`_wrap`; in a zone-free rendering, a line holding time tokens is kept when it
+    fits with the longest label in place of each (so it fits for every zone)."""
+    any_zone = _ZONE_FREE.get()
+    if any_zone is None or any_zone.prefix not in text:
+        return _wrap(text, width, indent)
+    flat = " ".join(text.split())
+    longest = len(indent) + len(flat)
+    for token, _ in any_zone.calls:
+        longest += flat.count(token) * (LABEL_MAX - len(token))
+    if flat and longest <= width:
+        return indent + flat
+    raise _PerZone
+
+
 def _localtime_filter(value: datetime, zone: tzinfo) -> str:
     if isinstance(zone, _AnyZone):
         return zone.token(value)
     return _localtime(value, zone)
 
 
-def _in_zone(free: tuple[str, tuple[tuple[str, datetime], ...]], zone: tzinfo) -> str:
+def _in_zone(
+    free: tuple[str, tuple[tuple[str, datetime], ...]], zone: tzinfo, *, html: bool
+) -> str:
     """A zone-free fragment with each token replaced by its time label in ``zone``."""
-    html, tokens = free
+    text, tokens = free
     for token, value in tokens:
-        html = html.replace(token, str(markupsafe.escape(_localtime(value, zone))))
-    return html
+        label = _localtime(value, zone)
+        text = text.replace(token, str(markupsafe.escape(label)) if html else label)
+    return text
 
 
 def _safe_url(url: str) -> str:
@@ -243,7 +275,7 @@ class Renderer:
         )
         self._env.filters.update(
             safe_url=_safe_url,
-            wrap=_wrap,
+            wrap=_wrap_filter,
             localtime=_localtime_filter,
             day_label=_weekday_day_month,
         )
@@ -258,8 +290,10 @@ class Renderer:
         self._by_identity: dict[tuple[str, int, str], tuple[DigestItem, str]] = {}
         self._email_css: str | None = None
         # Zone-free renderings of HTML fragments: (name, item) -> (html, tokens).
-        self._any_zone = _AnyZone(f"\ue000ndtime{secrets.token_hex(6)}-")
-        self._zone_free: dict[tuple[str, object], tuple[str, tuple[tuple[str, datetime], ...]]] = {}
+        self._token_prefix = f"\ue000ndtime{secrets.token_hex(6)}-"
+        self._zone_free: dict[
+            tuple[str, object], tuple[str, tuple[tuple[str, datetime], ...]] | None
+        ] = {}
         #: Templates found to depend on the zone other than through localtime.
         self._zone_bound: set[str] = set()
         self._validate()
@@ -290,12 +324,16 @@ class Renderer:
             return
         zones = [load_zone(z) for z in ("Asia/Baghdad", "America/Bogota", "Pacific/Kiritimati")]
         items = [item for section in digest.sections for item in section.items]
-        for name in ("_story.html", EMAIL_FRAGMENT):
-            for item, zone in ((item, zone) for item in items for zone in zones):
+        for name in ("_story.html", EMAIL_FRAGMENT, "_story.txt"):
+            for item in items:
                 free = self._zone_free_fragment(name, item)
-                if free is None:
-                    break  # found zone-bound while rendering
-                if _in_zone(free, zone) != self._fragment_direct(name, item, zone):
+                if name in self._zone_bound:
+                    break  # found while rendering
+                if free is not None and any(
+                    _in_zone(free, zone, html=name.endswith(".html"))
+                    != self._fragment_direct(name, item, zone)
+                    for zone in zones
+                ):
                     self._zone_bound.add(name)
                     break
         self._zone_free.clear()
@@ -347,7 +385,9 @@ class Renderer:
         if free is None:
             result = self._fragment_direct(name, item, zone)
         else:
-            result = markupsafe.Markup(_in_zone(free, zone))
+            html = name.endswith(".html")
+            text = _in_zone(free, zone, html=html)
+            result = markupsafe.Markup(text) if html else text
         if len(self._fragments) >= FRAGMENT_CACHE_SIZE:
             self._fragments.clear()
             self._by_identity.clear()
@@ -374,25 +414,30 @@ class Renderer:
     def _zone_free_fragment(
         self, name: str, item: DigestItem
     ) -> tuple[str, tuple[tuple[str, datetime], ...]] | None:
-        """The HTML fragment with a token where each zone's time label goes, and what each
-        token stands for; None when ``name`` cannot be rendered once for every zone."""
-        if not name.endswith(".html") or name in self._zone_bound:
+        """The fragment with a token where each zone's time label goes, and what each token
+        stands for; None when this one cannot be rendered once for every zone."""
+        if not name.endswith((".html", ".txt")) or name in self._zone_bound:
             return None
         key = (name, item)
-        found = self._zone_free.get(key)
-        if found is not None:
-            return found
-        self._any_zone.calls = []
+        if key in self._zone_free:
+            return self._zone_free[key]
+        any_zone = _AnyZone(self._token_prefix)  # one per rendering: no state shared
+        active = _ZONE_FREE.set(any_zone)
         try:
-            html = self._render_fragment(name, item, self._any_zone)
+            text = self._render_fragment(name, item, any_zone)
         except _ZoneUsed:
             self._zone_bound.add(name)
             return None
-        tokens = tuple(self._any_zone.calls)
-        if any(token not in html for token, _ in tokens):
+        except _PerZone:
+            self._zone_free[key] = None  # this story only: a long line holds its time
+            return None
+        finally:
+            _ZONE_FREE.reset(active)
+        tokens = tuple(any_zone.calls)
+        if any(token not in text for token, _ in tokens):
             self._zone_bound.add(name)  # a filter changed the label: render per zone
             return None
-        found = self._zone_free[key] = (html, tokens)
+        found = self._zone_free[key] = (text, tokens)
         return found
 
     def _inline_fragment(self, html: str) -> str:

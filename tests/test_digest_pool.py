@@ -146,7 +146,12 @@ def _hostile(arts: list[DigestArticle]) -> list[DigestArticle]:
     """Some titles and outlets with markup, entities, quotes and a would-be time token."""
     import dataclasses
 
-    odd = ('<script>x</script> & "q"', "\ue000ndtime0-0\ue001 'tok'", "a&amp;b <b>", "طهران ‎«»")
+    odd = (
+        '<script>x</script> & "q"',
+        "\ue000ndtime0-0\ue001 'tok'",
+        "a&amp;b <b>",
+        "طهران ‎«» and an outlet name long enough to wrap its line in the text",
+    )
     return [
         dataclasses.replace(a, title=odd[i % 4] + a.title, outlet=a.outlet + odd[(i + 1) % 4])
         if i % 7 == 0
@@ -180,6 +185,8 @@ def test_shared_rendering_equals_the_reference_rendering(seed: int) -> None:
         compared += digest.shown_stories
     assert compared > 100
     assert shared._zone_bound == set()  # the packaged stories were rendered once for all zones
+    # ... except the text of those whose wrapped meta line holds the time label.
+    assert None in shared._zone_free.values()
 
 
 def dataclasses_replace(prefs: SubscriberPrefs, **kw: object) -> SubscriberPrefs:
@@ -215,6 +222,9 @@ def test_override_templates_that_use_the_zone_otherwise_still_render_right(
 ) -> None:
     (tmp_path / "_story.html").write_text(story_html, encoding="utf-8")
     (tmp_path / "_story_email.html").write_text(story_html, encoding="utf-8")
+    # Padding that depends on the label's length: only the start-up check can tell.
+    text = "{{ (item.headline ~ ' ' ~ item.time|localtime(zone))|center(100) }}\n"
+    (tmp_path / "_story.txt").write_text(text, encoding="utf-8")
     rng = random.Random(5)
     pool = prepare(articles(rng))
     shared, reference = Renderer(tmp_path), Renderer(tmp_path, shared=False)
@@ -229,8 +239,9 @@ def test_override_templates_that_use_the_zone_otherwise_still_render_right(
             )
             assert shared.page(digest) == reference.page(digest)
             assert shared.email_html(digest) == reference.email_html(digest)
+            assert shared.text(digest) == reference.text(digest)
     expected = {"_story.html", "_story_email.html"} if per_zone else set()
-    assert shared._zone_bound == expected
+    assert shared._zone_bound == expected | {"_story.txt"}
 
 
 def test_the_short_line_path_of_wrap_is_what_textwrap_gives() -> None:
