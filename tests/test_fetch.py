@@ -7,13 +7,16 @@ import gzip
 import re
 import socket
 import time
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from ingest.errors import FetchError
-from ingest.fetch import Fetcher, FetchOptions, check_public_address
+from ingest.fetch import Fetcher, FetchOptions, _decoded, check_public_address
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
@@ -251,3 +254,48 @@ def test_per_host_limit_holds_requests_to_one_host(httpserver: HTTPServer) -> No
     results = asyncio.run(run())
     assert all(r.status == FetchStatus.OK for r in results)
     assert peak <= 2
+
+
+CLIENTS = ["aiohttp", "httpx"]
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+def test_deflate_is_decoded_with_either_client(
+    httpserver: HTTPServer, client: str, wbits: int
+) -> None:
+    packer = zlib.compressobj(wbits=wbits)
+    body = packer.compress(RSS) + packer.flush()
+    httpserver.expect_request("/feed").respond_with_data(
+        body, headers={"Content-Encoding": "deflate"}
+    )
+    options = replace(LOCAL, client=client)  # type: ignore[arg-type]
+    assert fetch(httpserver.url_for("/feed"), options).body == RSS
+
+
+def test_an_encoding_we_did_not_ask_for_is_a_reason(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/feed").respond_with_data(
+        b"\x0b\x02", headers={"Content-Encoding": "br"}
+    )
+    result = fetch(httpserver.url_for("/feed"))
+    assert result.status == FetchStatus.FAILED
+    assert "unsupported Content-Encoding 'br'" in (result.error or "")
+
+
+def test_inflating_never_goes_far_past_the_limit() -> None:
+    # 64 MB of zeros in ~64 KB of gzip, sent as one chunk: decoding must stop near the
+    # limit instead of inflating the whole chunk first.
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
+    limit = 1024 * 1024
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield bomb
+
+    async def total() -> int:
+        produced = 0
+        async for piece in _decoded(chunks(), "gzip", limit, "http://x/feed"):
+            assert len(piece) <= limit + 1
+            produced += len(piece)
+        return produced
+
+    assert asyncio.run(total()) == limit + 1
