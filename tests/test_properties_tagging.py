@@ -1,4 +1,4 @@
-"""Tag scoring does not depend on where unrelated paragraphs stand.
+"""Tag scoring does not depend on where unrelated paragraphs stand; fast paths equal their regexes.
 
 An article's place paragraphs stay in their order (the lead first: its first sentence
 weighs more, by design); paragraphs that name no place (economy, health, sport, quotes,
@@ -16,6 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ingest.tagging import TagResult, tag_article
+from ingest.tagging.countries import _NAME_BEFORE, _ORIGIN_ARTICLE, _may_end_article, _word_before
 from ingest.tagging.matcher import scan
 from ingest.tagging.rules import DEFAULT_RULES
 from ingest.tagging.tagger import _automaton
@@ -140,3 +141,28 @@ def test_tags_do_not_depend_on_where_unrelated_paragraphs_stand(
         reference.topics,
     )
     assert _scores(result) == pytest.approx(_scores(reference), rel=1e-9)
+
+
+# The hot paths replace a regex scan by a walk over characters; these hold them to the
+# regexes they stand for, on text mixing letters, digits (Arabic-Indic too), underscores,
+# apostrophes, hyphens and several kinds of space.
+_CHARS = st.sampled_from(list("ab AZ_'-19٣\n\t.,éßΩ\u00a0"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(_CHARS, max_size=14), data=st.data())
+def test_the_word_before_a_name_is_the_one_the_regex_finds(text: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(text)), label="sentence start")
+    end = data.draw(st.integers(start, len(text)), label="name start")
+    m = _NAME_BEFORE.search(text, start, end)
+    assert _word_before(text, start, end) == (m.group(1) if m and m.end() == end else None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(before=st.text(st.sampled_from(list("aAnNuUeEiIo _1.-éÑ\n")), max_size=7))
+def test_the_origin_label_precheck_never_hides_an_article(before: str) -> None:
+    text = before + " Iran"
+    start = len(before) + 1
+    if text[start - 2] in "aAnNe":
+        full = _ORIGIN_ARTICLE.search(text, max(0, start - 6), start) is not None
+        assert full <= _may_end_article(text[start - 3 : start - 2])

@@ -17,8 +17,10 @@ Overlapping hits are resolved leftmost-longest, separately for places and for te
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 import ahocorasick
 
@@ -95,7 +97,25 @@ def _place_rule(places: tuple[Place, ...]) -> int:
     return _GENERAL
 
 
-def build_automaton(places: tuple[Place, ...], terms: tuple[Term, ...]) -> ahocorasick.Automaton:
+@dataclass(frozen=True, slots=True)
+class Automata:
+    """The patterns, as two automata.
+
+    ``spaced`` holds every key that starts with a space (the left word boundary), so its
+    root has one child; ``unspaced`` the names in scripts written without spaces (Chinese,
+    Japanese, Thai), whose hundreds of first characters would otherwise sit under the root,
+    where pyahocorasick searches a node's children one by one for every character of every
+    text. ``unspaced`` runs only on a text that has such characters. A match of one cannot
+    overlap a match of the other unless a spaced key holds characters of those scripts (none
+    in the tables), so running them apart gives the same leftmost-longest matches as one
+    automaton.
+    """
+
+    spaced: ahocorasick.Automaton
+    unspaced: ahocorasick.Automaton | None
+
+
+def build_automaton(places: tuple[Place, ...], terms: tuple[Term, ...]) -> Automata:
     table: dict[str, tuple[int, list[Place], list[Term]]] = {}
     for p in places:
         for key, lead in _keys(p.form, False):
@@ -103,7 +123,7 @@ def build_automaton(places: tuple[Place, ...], terms: tuple[Term, ...]) -> ahoco
     for t in terms:
         for key, lead in _keys(t.form, t.stem):
             table.setdefault(key, (lead, [], []))[2].append(t)
-    automaton = ahocorasick.Automaton()
+    spaced, unspaced = ahocorasick.Automaton(), ahocorasick.Automaton()
     for key, (lead, ps, ts) in table.items():
         stems = tuple(t for t in ts if t.stem)
         words = tuple(t for t in ts if not t.stem)
@@ -125,9 +145,32 @@ def build_automaton(places: tuple[Place, ...], terms: tuple[Term, ...]) -> ahoco
             checked,
             kana,
         )
-        automaton.add_word(key, value)
-    automaton.make_automaton()
-    return automaton
+        (spaced if lead else unspaced).add_word(key, value)
+    spaced.make_automaton()
+    if len(unspaced) == 0:
+        return Automata(spaced, None)
+    unspaced.make_automaton()
+    return Automata(spaced, unspaced)
+
+
+# UTF-8 lead bytes of the characters ``_unspaced`` accepts (U+3000-U+9FFF, U+F900-U+FAFF,
+# Thai): searching the encoded text for single bytes is vectorised, a regex is not.
+_UNSPACED_BYTES = (*(bytes([b]) for b in range(0xE3, 0xEA)), b"\xef", b"\xe0\xb8", b"\xe0\xb9")
+
+
+def _may_be_unspaced(text: str) -> bool:
+    """Whether ``text`` may have a character of a script written without spaces."""
+    if text.isascii():
+        return False
+    raw = text.encode("utf-8", "surrogatepass")
+    return any(b in raw for b in _UNSPACED_BYTES)
+
+
+def _matches(automata: Automata, copy: str) -> Iterable[tuple[int, Any]]:
+    spaced = automata.spaced.iter_long(copy)
+    if automata.unspaced is None or not _may_be_unspaced(copy):
+        return spaced
+    return sorted((*spaced, *automata.unspaced.iter_long(copy)), key=itemgetter(0))
 
 
 def _letters(text: str) -> str:
@@ -157,7 +200,7 @@ class Scan:
     lowercase_keys: frozenset[str]
 
 
-def scan(automaton: ahocorasick.Automaton, text: str) -> Scan:
+def scan(automata: Automata, text: str) -> Scan:
     """Place hits and term hits in ``text`` (already normalised).
 
     ``iter_long`` gives leftmost-longest matches, so "New South Wales" hides "Wales" and
@@ -176,7 +219,7 @@ def scan(automaton: ahocorasick.Automaton, text: str) -> Scan:
     word_end = _WORD_END.match
     # This loop runs for every raw match (well over a hundred in a long article): the
     # common cases (one place, unchecked terms, a whole word) take the fewest steps.
-    for end, value in automaton.iter_long(copy):
+    for end, value in _matches(automata, copy):
         lead, length, places, rule, whole, stems, checked, kana = value
         start = end - length + lead  # offsets in ``text``: the copy has a leading space
         if lead:

@@ -7,12 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import ahocorasick
-
 from .countries import CONTENT, SUMMARY, TITLE, Zone, score_countries
 from .gazetteer import Place, places
 from .lexicon import Term, default_terms, extra_terms
-from .matcher import TermHit, build_automaton, scan
+from .matcher import Automata, TermHit, build_automaton, scan
 from .regions import regions_for_country
 from .rules import DEFAULT_RULES, TagRules
 from .text import Sentences, find_dateline, normalise
@@ -53,7 +51,7 @@ class TagResult:
 
 
 @functools.lru_cache(maxsize=8)
-def _automaton(rules: TagRules) -> ahocorasick.Automaton:
+def _automaton(rules: TagRules) -> Automata:
     terms: tuple[Term, ...] = default_terms() + extra_terms(rules.extra_terms)
     return build_automaton(places(), terms)
 
