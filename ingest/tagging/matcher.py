@@ -49,6 +49,7 @@ def _is_katakana(c: str) -> bool:
 
 # The same replacements as one ``str.translate`` table, for text that is all ASCII:
 # CPython translates ASCII to ASCII in one pass, much faster than the chain.
+assert not any(c.isalnum() for c in _SEPARATORS)  # the scan loop relies on it
 _ASCII_SEPARATORS = str.maketrans({c: " " for c in _SEPARATORS if c.isascii()})
 
 
@@ -215,15 +216,18 @@ def scan(automata: Automata, text: str) -> Scan:
     term_hits: list[TermHit] = []
     add_term = term_hits.append
     lowercase_keys: set[str] = set()
-    n = len(text)
     word_end = _WORD_END.match
+    capital, any_case, general = _CAPITAL, _ANY_CASE, _GENERAL
     # This loop runs for every raw match (well over a hundred in a long article): the
     # common cases (one place, unchecked terms, a whole word) take the fewest steps.
     for end, value in _matches(automata, copy):
         lead, length, places, rule, whole, stems, checked, kana = value
         start = end - length + lead  # offsets in ``text``: the copy has a leading space
         if lead:
-            if end < n and text[end].isalnum():  # not a whole word: only stems match
+            # not a whole word: only stems match. The copy shows a space after most matches
+            # (a space or a separator in the text, never a letter), so ``isalnum`` runs on
+            # the few others only; past the text's end the copy has its padding space.
+            if copy[end + 1] != " " and text[end].isalnum():
                 if stems:
                     surface = text[start : word_end(text, end).end()]
                     for term in stems:
@@ -235,14 +239,14 @@ def scan(automata: Automata, text: str) -> Scan:
         elif kana and (_is_katakana(text[end : end + 1]) or _is_katakana(text[start - 1 : start])):
             continue
         surface = text[start:end]
-        if rule == _CAPITAL:  # one proper noun: it must start with a capital
+        if rule == capital:  # one proper noun: it must start with a capital
             if surface[0].isupper():
                 add_place(Hit(start, end, places[0], surface))
             elif surface.islower():
                 lowercase_keys.add(surface)
-        elif rule == _ANY_CASE:
+        elif rule == any_case:
             add_place(Hit(start, end, places[0], surface))
-        elif rule == _GENERAL:
+        elif rule == general:
             for place in places:
                 if _case_ok(place, surface):
                     add_place(Hit(start, end, place, surface))

@@ -100,7 +100,7 @@ def score_topics(
         for start, term, surface in hits:
             if start >= nxt:
                 for topic, s in sentence.items():
-                    score[topic] += min(s, cap) * zw
+                    score[topic] += (cap if s > cap else s) * zw  # min(), without the call
                     developed[topic] += s >= develops
                 sentence = {}
                 while start >= nxt:
@@ -112,13 +112,13 @@ def score_topics(
             if len(ev) < _MAX_EVIDENCE:
                 ev[surface] = None
         for topic, s in sentence.items():
-            score[topic] += min(s, cap) * zw
+            score[topic] += (cap if s > cap else s) * zw
             developed[topic] += s >= develops
     topic_list = list(topics)
     for topic in _category_topics(categories, topic_list):
         score[topic] += weights.category_hint
         developed[topic] += 1
-    best_topic = max(score, key=lambda t: score[t], default=None)
+    best_topic = max(score, key=score.__getitem__, default=None)
     best = score[best_topic] if best_topic else 0.0
     out = []
     for topic in topic_list:
@@ -130,6 +130,6 @@ def score_topics(
             and developed[topic] >= weights.min_sentences
             and s >= weights.relative * best
         ) or (topic == best_topic and s >= weights.top_threshold)
-        words = tuple(dict.fromkeys(w.casefold() for w in evidence[topic]))
+        words = tuple(dict.fromkeys(map(str.casefold, evidence[topic])))
         out.append(TopicScore(topic, round(s, 3), tagged, words))
     return out
