@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from ingest.tagging import TagResult, tag_article
 from ingest.tagging.countries import _NAME_BEFORE, _ORIGIN_ARTICLE, _may_end_article, _word_before
-from ingest.tagging.matcher import scan
+from ingest.tagging.matcher import _may_be_unspaced, _unspaced, scan
 from ingest.tagging.rules import DEFAULT_RULES
 from ingest.tagging.tagger import _automaton
 from ingest.tagging.text import normalise
@@ -166,3 +166,13 @@ def test_the_origin_label_precheck_never_hides_an_article(before: str) -> None:
     if text[start - 2] in "aAnNe":
         full = _ORIGIN_ARTICLE.search(text, max(0, start - 6), start) is not None
         assert full <= _may_end_article(text[start - 3 : start - 2])
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(st.sampled_from(list("aé بЖ’\u3000中ーイ\u0e01\uf900")) | st.characters()))
+def test_the_script_precheck_never_misses_a_chinese_japanese_or_thai_character(
+    text: str,
+) -> None:
+    # the automaton of names written without spaces runs only where this says so
+    if any(_unspaced(c) for c in text):
+        assert _may_be_unspaced(text)

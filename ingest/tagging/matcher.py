@@ -93,8 +93,11 @@ _NO_PLACE, _ANY_CASE, _CAPITAL, _GENERAL = 0, 1, 2, 3
 def _place_rule(places: tuple[Place, ...]) -> int:
     if not places:
         return _NO_PLACE
-    if len(places) == 1 and not places[0].exact:
-        return _CAPITAL if places[0].cased else _ANY_CASE
+    first = places[0]
+    if not first.exact and not first.cased:
+        return _ANY_CASE  # the first reading fits any case: the others are never tried
+    if len(places) == 1 and not first.exact:
+        return _CAPITAL
     return _GENERAL
 
 
@@ -154,17 +157,20 @@ def build_automaton(places: tuple[Place, ...], terms: tuple[Term, ...]) -> Autom
     return Automata(spaced, unspaced)
 
 
-# UTF-8 lead bytes of the characters ``_unspaced`` accepts (U+3000-U+9FFF, U+F900-U+FAFF,
-# Thai): searching the encoded text for single bytes is vectorised, a regex is not.
-_UNSPACED_BYTES = (*(bytes([b]) for b in range(0xE3, 0xEA)), b"\xef", b"\xe0\xb8", b"\xe0\xb9")
+# High bytes (UTF-16) of the characters ``_unspaced`` accepts: U+0E00-U+0E7F, U+3000-U+9FFF,
+# U+F900-U+FAFF. Encoding to UTF-16 is a copy for most texts, and a byte table scans the
+# high bytes in C; a regex or a loop over characters costs several times more.
+_UNSPACED_HIGH = bytes(
+    1 if b == 0x0E or 0x30 <= b <= 0x9F or 0xF9 <= b <= 0xFA else 0 for b in range(256)
+)
 
 
 def _may_be_unspaced(text: str) -> bool:
     """Whether ``text`` may have a character of a script written without spaces."""
     if text.isascii():
         return False
-    raw = text.encode("utf-8", "surrogatepass")
-    return any(b in raw for b in _UNSPACED_BYTES)
+    high = text.encode("utf-16-le", "surrogatepass")[1::2]
+    return b"\x01" in high.translate(_UNSPACED_HIGH)
 
 
 def _matches(automata: Automata, copy: str) -> Iterable[tuple[int, Any]]:
@@ -229,7 +235,13 @@ def scan(automata: Automata, text: str) -> Scan:
             # the few others only; past the text's end the copy has its padding space.
             if copy[end + 1] != " " and text[end].isalnum():
                 if stems:
-                    surface = text[start : word_end(text, end).end()]
+                    # the word goes on to the next space of the copy when all it has up
+                    # to there are letters and digits (what ``\w*`` finds; "_" is a
+                    # separator of the copy but a word character of the regex)
+                    stop = copy.find(" ", end + 1) - 1
+                    if not (text[end:stop].isalnum() and text[stop : stop + 1] != "_"):
+                        stop = word_end(text, end).end()
+                    surface = text[start:stop]
                     for term in stems:
                         if not checked or _case_ok(term, surface):
                             add_term((start, term, surface))
