@@ -2,7 +2,10 @@
 
     .venv/bin/python benchmarks/bench_ingest.py [--quick] [--feeds N] [--farm URL]
         [--sqlite-only] [--postgres URL] [--sizes 100000,1000000] [--pg-sizes 100000]
-        [--skip-throughput] [--skip-lookup]
+        [--repeats 3] [--probes 300] [--skip-throughput] [--skip-lookup]
+
+At 1,000,000 stored articles the bulk load takes about 7-10 minutes on this 2-core machine
+(16 million band rows); the probes take seconds.
 
 (a) **Throughput**: the same feed documents go through ``feedparser.parse`` alone (the
 floor), then through the project's own code path, ``ingest.pipeline.prepare`` (parse,
