@@ -24,6 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 eval: $(STAMP)
+	@mkdir -p out
 	bash ../shared/eval/run_tagger.sh -o out/eval-pred.jsonl "$(abspath $(BIN))/newsdigest tag --json -"
 	$(BIN)/python ../shared/eval/score.py out/eval-pred.jsonl
 
