@@ -44,10 +44,12 @@ _IN_CHUNK = 500
 _BAND_CANDIDATES = 2000
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=2048)
 def _bands(signature: tuple[int, ...], bands: int) -> tuple[tuple[int, int], ...]:
     """LSH bands of a signature; one article's are needed by the lookup, the in-batch
-    index and the band rows, so they are computed once (a pure function, memoized)."""
+    index and the band rows, so they are computed once (a pure function, memoized).
+    An entry (the 128-value key and its bands) is about 6 KB: 2,048 of them, a writer
+    batch's worth, hold about 12 MB for the life of the process (8,192 held 50 MB)."""
     return tuple(lsh_bands(signature, bands))
 
 
