@@ -186,7 +186,11 @@ def _letters(text: str) -> str:
 
 def _case_ok(item: Place | Term, surface: str) -> bool:
     if item.exact:
-        return surface == item.form or _letters(surface) == _letters(item.form)
+        if surface == item.form:
+            return True
+        if surface.islower() and item.form != item.form.lower():
+            return False  # "un" is not "UN": the pattern has a capital the text lacks
+        return _letters(surface) == _letters(item.form)
     if item.cased:
         return surface[:1].isupper()
     return True
