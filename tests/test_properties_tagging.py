@@ -20,7 +20,7 @@ from ingest.tagging.countries import _NAME_BEFORE, _ORIGIN_ARTICLE, _may_end_art
 from ingest.tagging.matcher import _may_be_unspaced, _unspaced, scan
 from ingest.tagging.rules import DEFAULT_RULES
 from ingest.tagging.tagger import _automaton
-from ingest.tagging.text import normalise
+from ingest.tagging.text import _SENTENCE_ENDS, Sentences, normalise
 
 ARTICLES = {
     "en": (
@@ -176,3 +176,19 @@ def test_the_script_precheck_never_misses_a_chinese_japanese_or_thai_character(
     # the automaton of names written without spaces runs only where this says so
     if any(_unspaced(c) for c in text):
         assert _may_be_unspaced(text)
+
+
+def _sentence_starts_by_search(text: str) -> list[int]:
+    """Sentence starts as the rule says: every occurrence of every separator, then the
+    ones followed by a character that is neither lower case nor a space."""
+    ends = {
+        i + len(sep) for sep in _SENTENCE_ENDS for i in range(len(text)) if text.startswith(sep, i)
+    }
+    starts = (e for e in ends if e < len(text) and not text[e].islower())
+    return [0, *sorted(e for e in starts if not text[e].isspace())]
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(st.sampled_from(list("aB .!?\"'”\n。！？؟۔ب")), max_size=16))
+def test_sentence_starts_are_every_separator_followed_by_a_new_sentence(text: str) -> None:
+    assert Sentences(text).starts == _sentence_starts_by_search(text)

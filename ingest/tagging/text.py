@@ -94,12 +94,15 @@ class Sentences:
                     ends.add(i + 1)
                 if by_next:
                     sep = by_next.get(text[i + 1 : i + 2])
-                    if sep is not None and startswith(sep, i):
+                    # two characters matched already; a longer separator is checked whole
+                    if sep is not None and (len(sep) == 2 or startswith(sep, i)):
                         ends.add(i + len(sep))
                 i = find(lead, i + 1)
         n = len(text)
-        starts = sorted(e for e in ends if e < n and not text[e].islower())
-        self.starts = [0, *(e for e in starts if not text[e].isspace())]
+        self.starts = [
+            0,
+            *sorted(e for e in ends if e < n and not text[e].islower() and not text[e].isspace()),
+        ]
 
     def index(self, offset: int) -> int:
         return bisect_right(self.starts, offset) - 1
