@@ -319,6 +319,7 @@ def test_no_secret_in_debug_logs_of_a_fetch_and_a_failed_send(
     server.start()
     try:
         assert captured.run(config, "fetch", "--all") == 1  # two of the three feeds fail
+        assert captured.run(config, "subscribers", "list") == 0  # config subscribers stored
         subscribed_days_ago(database, 3)  # so that a digest period has ended since
         sent = captured.run(config, "digest", "send")
     finally:
