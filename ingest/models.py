@@ -105,6 +105,8 @@ class Article(Base):
         UniqueConstraint("feed_id", "entry_key"),
         Index("ix_articles_first_seen_at", "first_seen_at"),
         Index("ix_articles_published_at", "published_at"),
+        # Each feed's newest entries, read by every fetch round (ingest.round_state).
+        Index("ix_articles_feed_published", "feed_id", "published_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
