@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -217,6 +218,43 @@ class _WarmUp:
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
+class ParsePool:
+    """Parse workers that outlive a round: the daemon keeps one for its life.
+
+    Starting a worker and loading the parser, the normalizer and the tagger in it costs
+    about a second of CPU; a daemon that claims a batch of feeds every few seconds paid it
+    for every batch (a new pool per round), which is most of why two daemons on two cores
+    fetched no more than one. A pool whose worker died (killed, out of memory) is
+    replaced on first use after it broke.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.workers, initializer=_parse_worker_init
+                )
+            return self._executor
+
+    def discard(self, executor: Executor) -> None:
+        """Drop a broken executor (the next :meth:`executor` call starts a new one)."""
+        with self._lock:
+            if self._executor is executor:
+                self._executor = None
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+
+
 def _parse_worker_init() -> None:
     """Parse workers take the default signal handling, not the daemon's: forked from a
     process that catches SIGTERM to shut down gracefully, they would otherwise ignore it
@@ -281,10 +319,13 @@ class Pipeline:
         options: PipelineOptions | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pool: ParsePool | None = None,
     ) -> None:
         self.engine = engine
         self.options = options or PipelineOptions()
         self.clock = clock
+        #: Parse workers kept across rounds (the daemon's); None: a pool per round.
+        self.pool = pool
         # One writer at a time: SQLite allows no more, and de-duplication must see every
         # article stored before it (two concurrent transactions would miss each other).
         self._write_lock = threading.Lock()
@@ -306,10 +347,15 @@ class Pipeline:
         """
         outlets, slowed = await asyncio.to_thread(self._round_facts, [f.id for f in feeds])
         executor: Executor | None = None
+        owned = False  # a pool of this round only, shut down at its end
         if self.options.parse_workers > 0 and len(feeds) >= self.options.pool_threshold:
-            executor = ProcessPoolExecutor(
-                max_workers=self.options.parse_workers, initializer=_parse_worker_init
-            )
+            if self.pool is not None:
+                executor = self.pool.executor()
+            else:
+                executor = ProcessPoolExecutor(
+                    max_workers=self.options.parse_workers, initializer=_parse_worker_init
+                )
+                owned = True
         # The workers' first task loads the parser, the normalizer and the tagger (seconds
         # of imports and tables). A feed never fetched before will have a body: start now,
         # in parallel with the first requests; otherwise at the first body (`_parse`), so
@@ -342,7 +388,7 @@ class Pipeline:
             await writer
         finally:
             writer.cancel()
-            if executor is not None:
+            if executor is not None and owned:
                 executor.shutdown(cancel_futures=True)
         return RoundReport(tuple(sorted(outcomes, key=lambda o: o.feed_id)))
 
@@ -366,18 +412,26 @@ class Pipeline:
         parse_error: str | None = None
         loop = asyncio.get_running_loop()
         warm.start()
+        outlet = outlets.get(result.feed.id)
+        args = (
+            result.body,
+            result.headers,
+            result.final_url or result.feed.url,
+            now,
+            outlet.country if outlet else None,
+            self.options.tag_rules,
+        )
         try:
-            outlet = outlets.get(result.feed.id)
-            prepared = await loop.run_in_executor(
-                executor,
-                prepare,
-                result.body,
-                result.headers,
-                result.final_url or result.feed.url,
-                now,
-                outlet.country if outlet else None,
-                self.options.tag_rules,
-            )
+            try:
+                prepared = await loop.run_in_executor(executor, prepare, *args)
+            except BrokenProcessPool:
+                if self.pool is None or executor is None:
+                    raise
+                # A worker of the kept pool died (killed, out of memory): not the feed's
+                # fault. Parse it once more in a new pool; a second death is reported.
+                log.warning("a parse worker died; starting new ones")
+                self.pool.discard(executor)
+                prepared = await loop.run_in_executor(self.pool.executor(), prepare, *args)
         except FeedParseError as exc:
             parse_error = str(exc)
         except Exception as exc:  # a parser bug must not stop the round

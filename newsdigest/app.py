@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ingest.fetch import FetchOptions
-from ingest.pipeline import FeedOutcome, Pipeline, PipelineOptions, RoundReport
+from ingest.pipeline import FeedOutcome, ParsePool, Pipeline, PipelineOptions, RoundReport
 from ingest.schedule import ScheduleSettings
 from newsdigest.config import Config
 from newsdigest.db import open_database
@@ -181,7 +181,13 @@ class App:
 
         return retag
 
-    def pipeline(self) -> Pipeline:
+    def parse_workers(self) -> int:
+        """Parse processes: fetch.parse_workers, or one per core."""
+        workers = self.config.fetch.parse_workers
+        return os.cpu_count() or 1 if workers is None else workers
+
+    def pipeline(self, pool: ParsePool | None = None) -> Pipeline:
+        """The fetch pipeline; ``pool``: parse workers kept across rounds (the daemon's)."""
         f = self.config.fetch
         options = PipelineOptions(
             fetch=fetch_options(self.config),
@@ -192,13 +198,9 @@ class App:
                 error_backoff_cap=timedelta(hours=f.max_backoff_hours),
             ),
             tag_rules=self.tag_rules(),
-            parse_workers=(
-                os.cpu_count() or 1
-                if self.config.fetch.parse_workers is None
-                else self.config.fetch.parse_workers
-            ),
+            parse_workers=self.parse_workers(),
         )
-        return Pipeline(self.engine, options, clock=self.clock)
+        return Pipeline(self.engine, options, clock=self.clock, pool=pool)
 
     def fetch(
         self,

@@ -42,6 +42,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from ingest import store
+from ingest.pipeline import ParsePool
 from newsdigest.app import App
 from newsdigest.config import Config, load_config
 from newsdigest.errors import ConfigError, NewsdigestError
@@ -121,6 +122,8 @@ class Daemon:
         )
         self._server: ThreadingHTTPServer | None = None
         self.unfinished = False
+        #: Parse workers kept for the daemon's life (see ingest.pipeline.ParsePool).
+        self._pool: ParsePool | None = None
 
     # ------------------------------------------------------------ jobs
 
@@ -159,7 +162,7 @@ class Daemon:
     def fetch_tick(self) -> None:
         """Claim due feeds in batches and fetch them, until none is due or a stop is asked."""
         d = self.config.daemon
-        pipeline = self.app.pipeline()
+        pipeline = self.app.pipeline(pool=self._parse_pool())
         while not self.stopping.is_set():
             now = self.clock()
             with self.app.session() as session, session.begin():
@@ -192,6 +195,16 @@ class Daemon:
         # Leases of feeds whose fetch never got recorded (cancelled, crashed) go back.
         with self.app.session() as session, session.begin():
             store.release_leases(session, owner=self.owner)
+
+    def _parse_pool(self) -> ParsePool:
+        """The kept parse workers, started anew when a reload changed their number."""
+        workers = self.app.parse_workers()
+        if self._pool is not None and self._pool.workers != workers:
+            self._pool.close()
+            self._pool = None
+        if self._pool is None:
+            self._pool = ParsePool(workers)
+        return self._pool
 
     def _has_subscribers(self) -> bool:
         from digest.subscribers import list_subscribers
@@ -282,6 +295,8 @@ class Daemon:
         if self.unfinished:
             log.warning("in-flight work did not finish within %.0f s; leaving it", timeout)
         self.health.scheduler_running = False
+        if self._pool is not None and not self.unfinished:
+            self._pool.close()
         with contextlib.suppress(Exception), self.app.session() as session, session.begin():
             released = store.release_leases(session, owner=self.owner)
             if released:
