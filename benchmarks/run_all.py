@@ -72,23 +72,22 @@ def _py(script: str, *args: str) -> tuple[str, ...]:
     return (".venv/bin/python", f"benchmarks/{script}", *args)
 
 
-# Sizes: chosen so the whole run fits its budget on this 2-core machine while other jobs
-# load it (a load average of 5-10 is common here). The issue sizes (fetch N=1,000 and
-# 10,000, lookup at 1M, soak 10 minutes of 10,000 feeds) take far longer than 15 minutes
-# here; run the scripts directly for them (each section's command shows how). Measured
-# under a load average of 7-10: fetch N=150 about 170 s (N=200: 285 s, reader's cold
-# round alone 45 s), a soak run of 35 s about a minute with its import and shutdown; the
-# budgets (sum: 14.4 minutes full, 2.5 minutes quick) are the hard stop. `--fetch-n 1000`
-# fits an idle machine (reader's cold round of 1,000 feeds: 20.8 s there).
+# Sizes: chosen so the whole run fits its budget (sum: 14.4 minutes full, 2.5 minutes
+# quick; the hard stop) on this 2-core machine when nothing else runs: the full run took
+# 3.8 minutes with fetch N=150 and a 300-feed soak; N=1,000 adds about 2 minutes, a soak of
+# 1,000 feeds (saturating one daemon) about 1.5. On a machine loaded by other jobs (a load
+# average of 7-10 made fetch N=150 take 170 s), pass `--fetch-n 150`. The issue sizes
+# (fetch N=10,000, lookup at 1M, soak 10 minutes of 10,000 feeds) take far longer than 15
+# minutes; run the scripts directly for them (each section's command shows how).
 SIZES: dict[str, dict[str, Any]] = {
     "full": {
-        "fetch": {"N": 150, "REPS": 1, "budget": 220},
-        "ingest": {"feeds": 8, "probes": 50, "sizes": "15000", "pg_sizes": "8000", "budget": 110},
+        "fetch": {"N": 1000, "REPS": 1, "budget": 330},
+        "ingest": {"feeds": 8, "probes": 50, "sizes": "15000", "pg_sizes": "8000", "budget": 90},
         "dedupe_sig": {"articles": 500, "budget": 15},
         "tag": {"articles": 2000, "budget": 20},
-        "digest": {"subscribers": 1500, "articles": 5000, "stories": 1500, "budget": 75},
-        "send": {"messages": 1500, "fresh": 200, "subscribers": 150, "budget": 65},
-        "soak": {"feeds": 300, "seconds": 75, "interval": 5, "postgres": True, "budget": 360},
+        "digest": {"subscribers": 1500, "articles": 5000, "stories": 1500, "budget": 60},
+        "send": {"messages": 1500, "fresh": 200, "subscribers": 150, "budget": 50},
+        "soak": {"feeds": 1000, "seconds": 60, "interval": 2, "postgres": True, "budget": 300},
     },
     "quick": {
         "fetch": {"N": 20, "REPS": 1, "budget": 54},
@@ -809,7 +808,8 @@ def render_soak(outcome: Outcome, spec: Spec) -> Section:
         " are fetched. Fetches/s is what that many daemons can do; lag is from due to fetched"
         " per feed (p50/p95 over every round). CPU % is of one core, summed over the daemons'"
         " process trees (parse workers included), averaged over the run. RSS is the daemons'"
-        " own processes (parse workers come and go with each batch). No growth: RSS after"
+        " own processes (their parse workers live as long as they do: the tree's RSS is in"
+        " the benchmark's log). No growth: RSS after"
         " the first quarter of the run grows by at most 10%. Exit 0: the daemons stopped"
         " cleanly on SIGTERM."
     )
@@ -867,16 +867,18 @@ NOTES = """\
   fresh work directory, `feeds import` of the farm's OPML, then three timed `fetch --all`
   rounds (cold, warm, 10% changed), whole processes, against `reader` on the same farm.
   The product's config is `benchmarks/fetch_config.yaml` (SQLite in the work directory,
-  `allow_private_networks: true`). Earlier profiles (py-spy, cold round) put the cold
-  round's time in storing and story placement on the single writer, not in HTTP (under
-  2%); a warm round is mostly process start-up. `out/bench-fetch-N<N>.txt` keeps the report.
+  `allow_private_networks: true`). A cold round's time is per-entry work (parsing,
+  normalizing, tagging, MinHash in the parse workers; story placement in the writer); a
+  warm round's is mostly process start-up (imports) at small N.
+  `out/bench-fetch-N<N>.txt` keeps the report.
 - **Ingest**: `ingest.pipeline.prepare` (parse, normalize, tag, dedupe candidate) and
   `ingest.store.save_entries` (one transaction per feed) on the same generated documents
   that `feedparser.parse` alone is timed on (the floor, best of 3). Wall clock, one process.
 - **Near-duplicates**: `articles` and `minhash_bands` are filled with synthetic rows, then
-  each probe is placed with `ingest.stories.place_new_articles`, inserted and indexed. The
-  filler writes 32 band rows per article while the code now uses 16 bands, so the band
-  table is twice the size a real store of that many articles would have.
+  each probe is placed with `ingest.stories.place_new_articles`, inserted and indexed;
+  filler articles have the code's 16 band rows each and belong to stories as real ones do.
+  The 100,000 and 1,000,000 sizes: `bench_ingest.py --skip-throughput --sizes
+  100000,1000000` (about 8 minutes of loading per million on this machine).
 - **Tagging**: 600-word synthetic articles in English, Spanish, French and Arabic with
   about 0.2 pattern hits per word (like the development set); CPU time of one process.
 - **Digests**: 5,000 synthetic articles in 1,500 stories over one day, subscribers with
