@@ -40,7 +40,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +288,18 @@ def soak(
     change: float,
     label: str,
 ) -> dict[str, Any]:
+    # Nothing is due until the first round marks it: feeds left due by the previous run
+    # would be claimed while the daemons start, and a fetch that began before the mark
+    # would record itself after it (next due in an hour, fetched before the mark), so the
+    # round would never complete.
+    with engine.begin() as conn:
+        conn.execute(
+            update(Feed).values(
+                next_due_at=datetime.now(UTC) + timedelta(days=1),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
     ports = [free_port() for _ in range(daemons)]
     logs = [open(workdir / f"{label}-{i}.log", "w") for i in range(daemons)]  # noqa: SIM115
     procs = [
