@@ -202,16 +202,23 @@ class _WarmUp:
         self.executor = executor
         self.workers = workers if executor is not None else 1
         self.rules = rules
+        self.started = False
         self.tasks: list[asyncio.Future[None]] = []
 
     def start(self) -> None:
-        if self.tasks:
+        if self.started:
             return
+        self.started = True
         loop = asyncio.get_running_loop()
-        self.tasks = [
-            loop.run_in_executor(self.executor, warm_up_worker, self.rules)
-            for _ in range(self.workers)
-        ]
+        try:
+            self.tasks = [
+                loop.run_in_executor(self.executor, warm_up_worker, self.rules)
+                for _ in range(self.workers)
+            ]
+        except BrokenProcessPool:
+            # A kept pool whose worker died since the last round: the first parse finds
+            # out too and replaces it (`Pipeline._parse`); a warm-up is only a head start.
+            log.info("the parse pool is broken; it is replaced at the first parse")
 
     async def finished(self) -> None:
         if self.tasks:
@@ -421,16 +428,19 @@ class Pipeline:
             outlet.country if outlet else None,
             self.options.tag_rules,
         )
+        kept = self.pool is not None and executor is not None
+        # A kept pool may have been replaced since the round began (see below).
+        current = self.pool.executor() if kept and self.pool is not None else executor
         try:
             try:
-                prepared = await loop.run_in_executor(executor, prepare, *args)
+                prepared = await loop.run_in_executor(current, prepare, *args)
             except BrokenProcessPool:
-                if self.pool is None or executor is None:
+                if not kept or self.pool is None or current is None:
                     raise
                 # A worker of the kept pool died (killed, out of memory): not the feed's
                 # fault. Parse it once more in a new pool; a second death is reported.
                 log.warning("a parse worker died; starting new ones")
-                self.pool.discard(executor)
+                self.pool.discard(current)
                 prepared = await loop.run_in_executor(self.pool.executor(), prepare, *args)
         except FeedParseError as exc:
             parse_error = str(exc)

@@ -7,6 +7,9 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 
 from pytest_httpserver import HTTPServer
@@ -51,6 +54,18 @@ def run_round(engine: Engine, pool: ParsePool, now: datetime) -> RoundReport:
     return asyncio.run(pipeline.run(pipeline.due_feeds(all_feeds=True)))
 
 
+def broken_known(executor: ProcessPoolExecutor) -> None:
+    """Wait until the executor knows a worker died: submitting then fails at once."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            executor.submit(os.getpid).result(timeout=30)
+        except BrokenProcessPool:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the executor did not notice its workers died")
+
+
 def test_kept_workers_serve_every_round_and_are_replaced_when_they_die(
     engine: Engine, httpserver: HTTPServer
 ) -> None:
@@ -74,6 +89,7 @@ def test_kept_workers_serve_every_round_and_are_replaced_when_they_die(
         # no feed is charged with a parse error for it.
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
+        broken_known(first)  # as when the daemon's next batch comes seconds later
         rounds[0] = 3
         report = run_round(engine, pool, START + timedelta(hours=2))
         assert report.failed == () and report.new_articles == FEEDS
