@@ -51,16 +51,6 @@ def _add(session: Session, email: str) -> int:
     now = datetime.now(UTC)
     row = Subscriber(
         email=email,
-        name="",
-        status="active",
-        source="cli",
-        bounce_count=0,
-        regions=[],
-        countries=[],
-        topics=[],
-        outlets=[],
-        keywords=[],
-        exclude_keywords=[],
         created_at=now,
         updated_at=now,
     )
