@@ -273,11 +273,6 @@ def _describe(exc: BaseException, options: FetchOptions) -> str:
         return refusal
     if type(exc).__module__.startswith("aiohttp"):
         return _describe_aiohttp(exc, options)
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.startswith("aiohttp"):
-        # httpx-aiohttp maps aiohttp's errors coarsely (a refused connection becomes a
-        # ConnectTimeout): describe the original.
-        return _describe_aiohttp(cause, options)
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connect timeout after {options.connect_timeout:g} s"
     if isinstance(exc, httpx.ReadTimeout):
