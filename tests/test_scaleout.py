@@ -249,6 +249,9 @@ def test_three_daemons_fetch_each_feed_and_send_each_digest_once_and_survive_a_k
                 # feed falls due too; kill -9 it while it holds feed leases and a digest
                 # claim (composing or inside the SMTP conversation).
                 victim = daemons[0]
+                # Sends held longer from now on: the victim's claim then surely spans one
+                # of its fetch batches (an idle machine sent the group within the round).
+                inbox.delay = 3 * SMTP_DELAY
                 second_send = add_subscribers(engine, GROUP, GROUP)
                 wait_for(lambda: held_by(engine, victim.proc.pid)[1], timeout=60)
                 farm_post(farm, "/stats/reset")
