@@ -9,12 +9,13 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from digest.compose import compose, prepare
 from digest.render import Renderer
-from digest.types import DigestArticle, Limits, SubscriberPrefs
+from digest.types import Digest, DigestArticle, Limits, SubscriberPrefs
 
 END = datetime(2025, 1, 10, 4, tzinfo=UTC)
 START = END - timedelta(days=1)
@@ -62,6 +63,20 @@ def articles(rng: random.Random) -> list[DigestArticle]:
     return out
 
 
+def digest_of(
+    source: Any, prefs: SubscriberPrefs, delivered: frozenset[int] = frozenset()
+) -> Digest:
+    """The day's digest for ``prefs`` from a pool or a plain article list."""
+    return compose(
+        source,
+        prefs,
+        (START, END),
+        region_countries=RESOLVER,
+        delivered_story_ids=delivered,
+        now=END,
+    )
+
+
 def subscribers(rng: random.Random) -> list[tuple[SubscriberPrefs, frozenset[int]]]:
     out = []
     for i in range(80):
@@ -101,22 +116,8 @@ def test_a_shared_pool_gives_the_same_digests_as_fresh_ones(seed: int) -> None:
     everyone = subscribers(rng) * 2  # the second round reads every cache
     shown = 0
     for prefs, delivered in everyone:
-        shared = compose(
-            pool,
-            prefs,
-            (START, END),
-            region_countries=RESOLVER,
-            delivered_story_ids=delivered,
-            now=END,
-        )
-        fresh = compose(
-            list(arts),
-            prefs,
-            (START, END),
-            region_countries=RESOLVER,
-            delivered_story_ids=delivered,
-            now=END,
-        )
+        shared = digest_of(pool, prefs, delivered)
+        fresh = digest_of(list(arts), prefs, delivered)
         assert shared == fresh, prefs
         shown += shared.shown_stories
         assert renderer.page(shared) == renderer.page(fresh)
@@ -130,7 +131,7 @@ def test_rendered_fragments_match_an_uncached_renderer() -> None:
     pool = prepare(articles(rng))
     warm = Renderer()
     for prefs, _ in subscribers(rng)[:40]:
-        digest = compose(pool, prefs, (START, END), region_countries=RESOLVER, now=END)
+        digest = digest_of(pool, prefs)
         warm.page(digest)
         warm.email_html(digest)
         cold = Renderer()
@@ -170,14 +171,7 @@ def test_shared_rendering_equals_the_reference_rendering(seed: int) -> None:
     compared = 0
     for prefs, delivered in subscribers(rng) * 2:
         prefs = dataclasses_replace(prefs, timezone=rng.choice(ZONES))
-        digest = compose(
-            pool,
-            prefs,
-            (START, END),
-            region_countries=RESOLVER,
-            delivered_story_ids=delivered,
-            now=END,
-        )
+        digest = digest_of(pool, prefs, delivered)
         urls = {"unsubscribe_url": "https://x.example/u/1?a=1&b=2", "view_url": None}
         assert shared.page(digest) == reference.page(digest)
         assert shared.email_html(digest, **urls) == reference.email_html(digest, **urls)
@@ -230,13 +224,7 @@ def test_override_templates_that_use_the_zone_otherwise_still_render_right(
     shared, reference = Renderer(tmp_path), Renderer(tmp_path, shared=False)
     for prefs, _ in subscribers(rng)[:30]:
         for zone in ZONES[:3]:
-            digest = compose(
-                pool,
-                dataclasses_replace(prefs, timezone=zone),
-                (START, END),
-                region_countries=RESOLVER,
-                now=END,
-            )
+            digest = digest_of(pool, dataclasses_replace(prefs, timezone=zone))
             assert shared.page(digest) == reference.page(digest)
             assert shared.email_html(digest) == reference.email_html(digest)
             assert shared.text(digest) == reference.text(digest)
