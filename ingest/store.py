@@ -230,24 +230,6 @@ def feed_refs(session: Session, *, now: datetime, due_only: bool = True) -> list
     return [FeedRef(*row) for row in session.execute(query.order_by(Feed.id)).all()]
 
 
-def feed_outlets(session: Session, feed_ids: Iterable[int]) -> dict[int, OutletInfo | None]:
-    """Each feed's outlet (None for a feed that belongs to none)."""
-    ids = list(feed_ids)
-    out: dict[int, OutletInfo | None] = {}
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        rows = session.execute(
-            select(Feed.id, Outlet)
-            .outerjoin(Outlet, Feed.outlet_id == Outlet.id)
-            .where(Feed.id.in_(chunk))
-        ).all()
-        for feed_id, o in rows:
-            out[feed_id] = (
-                OutletInfo(o.id, o.name, o.homepage, o.country, o.language) if o else None
-            )
-    return out
-
-
 def schedule_facts(session: Session, feed_id: int, *, recent: int = 20) -> ScheduleFacts:
     """What the schedule needs to know of a feed's past: its errors and its rhythm."""
     error_count = session.scalar(select(Feed.error_count).where(Feed.id == feed_id)) or 0
@@ -935,55 +917,6 @@ def feed_health(
 
 
 # ---------------------------------------------------------------- batched fetch rounds
-
-
-def preload_feeds(session: Session, feed_ids: Iterable[int]) -> None:
-    """Load these feeds into the session in a few queries, so that ``record_fetch`` on
-    each of them issues none (a warm round of 10,000 feeds would otherwise run 10,000
-    SELECTs). The rows are kept in ``session.info`` for the session's life, because the
-    identity map holds unmodified rows only weakly.
-    """
-    ids = sorted(set(feed_ids))
-    kept: list[Feed] = session.info.setdefault("preloaded_feeds", [])
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        kept.extend(session.scalars(select(Feed).where(Feed.id.in_(chunk))).all())
-
-
-def schedule_facts_many(
-    session: Session, feed_ids: Iterable[int], *, recent: int = 20
-) -> dict[int, ScheduleFacts]:
-    """``schedule_facts`` of many feeds, in two queries per 500 feeds (a window function
-    keeps each feed's ``recent`` newest entries)."""
-    ids = sorted(set(feed_ids))
-    facts: dict[int, ScheduleFacts] = {}
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        errors = dict(
-            session.execute(select(Feed.id, Feed.error_count).where(Feed.id.in_(chunk))).all()
-        )
-        rank = (
-            func.row_number()
-            .over(partition_by=Article.feed_id, order_by=Article.published_at.desc())
-            .label("rank")
-        )
-        ranked = (
-            select(Article.feed_id, Article.published_at, rank)
-            .where(Article.feed_id.in_(chunk))
-            .subquery()
-        )
-        times: dict[int, list[datetime]] = {}
-        for feed_id, published in session.execute(
-            select(ranked.c.feed_id, ranked.c.published_at)
-            .where(ranked.c.rank <= recent)
-            .order_by(ranked.c.feed_id, ranked.c.published_at.desc())
-        ).all():
-            times.setdefault(feed_id, []).append(published)
-        for feed_id in chunk:
-            facts[feed_id] = ScheduleFacts(
-                error_count=errors.get(feed_id) or 0, entry_times=tuple(times.get(feed_id, ()))
-            )
-    return facts
 
 
 def slowed_feed_urls(session: Session, *, now: datetime) -> list[str]:
