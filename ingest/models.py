@@ -66,6 +66,9 @@ class Feed(Base):
     etag: Mapped[str | None] = mapped_column(String(1024))
     last_modified: Mapped[str | None] = mapped_column(String(100))
     body_hash: Mapped[str | None] = mapped_column(String(100))
+    #: Hashes of the items in the last body stored (8 bytes each, ingest.known_items): a
+    #: changed body parses only the items that are new or edited.
+    item_hashes: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: How entries of this feed are keyed: "guid", "link" or "link+date".
     key_policy: Mapped[str] = mapped_column(String(16), default="guid")
     # Health.
