@@ -11,6 +11,11 @@ never send the same digest::
                           \\--mark_retry--> pending --(next_attempt_at)--> claim again
     sending whose lease expired (the sender died) --> claimed again, same Message-ID
 
+While a claim is being sent its owner renews the lease (:func:`renew_claims`, a heartbeat
+every third of a lease), and checks it (:func:`confirm`) right before handing the message
+to the server: a slow server does not let the claim expire under a live sender, and a
+sender whose claim did expire leaves it to whoever holds it now.
+
 How the claim is atomic: a new row is an ``INSERT ... ON CONFLICT DO NOTHING`` (the
 unique constraint picks one winner on both engines); taking over an existing row is an
 ``UPDATE ... WHERE`` its state still allows it, and only a sender whose UPDATE changed
@@ -299,6 +304,48 @@ def claim_due_retries(
         if taken is not None:
             claims.append(taken)
     return claims
+
+
+def renew_claims(session: Session, *, worker: str, now: datetime, lease: timedelta) -> int:
+    """Extend ``worker``'s live claims to ``now + lease``: the heartbeat of a send in progress.
+
+    A slow SMTP server can hold one message longer than a lease, and a group of claims
+    waits while the ones before it are sent; renewing every third of a lease keeps them
+    ours. Only claims not yet expired are renewed: one that ran out may be another
+    sender's by now (the same rule as the feed leases, ``ingest.store.renew_leases``).
+    """
+    changed = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == "sending",
+            Delivery.claimed_by == worker,
+            Delivery.lease_expires_at >= now,
+        )
+        .values(lease_expires_at=now + lease)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return changed or 0
+
+
+def confirm(session: Session, claim: Claim, *, now: datetime, lease: timedelta) -> bool:
+    """Just before the message goes to the server: is the claim still ours and live?
+
+    True: it is, and its lease now runs to ``now + lease``. False: it expired (taken over
+    or about to be); its old owner must not send it, the row's new owner does.
+    """
+    changed = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == claim.delivery_id,
+            Delivery.status == "sending",
+            Delivery.claimed_by == claim.worker,
+            Delivery.attempts == claim.attempt,
+            Delivery.lease_expires_at >= now,
+        )
+        .values(lease_expires_at=now + lease)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return changed == 1
 
 
 def _finish(session: Session, claim: Claim, now: datetime, **values: object) -> bool:

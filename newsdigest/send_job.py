@@ -23,12 +23,14 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import socket
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -78,7 +80,7 @@ SECRET_ENV = "NEWSDIGEST_SECRET"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 _GENERATE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
-Outcome = Literal["sent", "retry", "failed", "skipped", "missed", "would send", "held"]
+Outcome = Literal["sent", "retry", "failed", "skipped", "missed", "would send", "held", "lost"]
 
 
 class DeliverySetupError(NewsdigestError):
@@ -331,6 +333,14 @@ class _Run:
             if item.story_id is not None
         ]
         self.pacer.wait()
+        with self.app.session() as session, session.begin():
+            ours = ledger.confirm(session, claim, now=self.app.clock(), lease=self.settings.lease)
+        if not ours:
+            # The lease ran out before the message left (the heartbeat could not renew it):
+            # the row may be another sender's now, and sending it here could be the second copy.
+            detail = "the claim expired before sending; left to the sender that holds it now"
+            log.warning("%s: %s (%s)", info.email, detail, claim.message_id)
+            return SendOutcome(**base, outcome="lost", detail=detail)
         try:
             self.sender.send(message, sender=self.settings.envelope_from, recipient=info.email)
         except TemporaryDeliveryError as exc:
@@ -442,43 +452,75 @@ def send_digests(
     report = on_outcome or (lambda _o: None)
     only = subscribers[0].id if email is not None else None
     try:
-        _resume_claims(run, only, report)
-        for info in subscribers:
-            now = app.clock()
-            due = _period(info, now)
-            if due is None:
-                continue
-            with app.session() as session, session.begin():
-                w = window(ledger.covered_until(session, info.id, due.end), due, first=_first(info))
-                claim = ledger.claim(
-                    session,
-                    subscriber_id=info.id,
-                    period_start=w.start,
-                    period_end=w.end,
-                    message_id=ledger.message_id_for(
-                        info.id, w.end, settings.envelope_from.rpartition("@")[2]
-                    ),
-                    worker=run.worker,
-                    now=now,
-                    lease=settings.lease,
-                )
-                late = now - due.end
-                if claim is not None and max_lateness is not None and late > max_lateness:
-                    reason = (
-                        f"the send time passed {_hours(late)} ago, beyond the "
-                        f"{_hours(max_lateness)} catch-up window; its stories go in the next digest"
+        with _claim_heartbeat(app, run.worker, settings.lease):
+            _resume_claims(run, only, report)
+            for info in subscribers:
+                now = app.clock()
+                due = _period(info, now)
+                if due is None:
+                    continue
+                with app.session() as session, session.begin():
+                    w = window(
+                        ledger.covered_until(session, info.id, due.end), due, first=_first(info)
                     )
-                    ledger.mark_missed(session, claim, now=now, reason=reason)
-                    log.warning("digest for %s missed: %s", info.email, reason)
-                    report(run.record(SendOutcome(info.email, due.end, "missed", reason)))
-                    claim = None
-            if claim is not None:
-                report(run.record(run.deliver(claim, info)))
-        _wait_for_retries(run, only, report)
+                    claim = ledger.claim(
+                        session,
+                        subscriber_id=info.id,
+                        period_start=w.start,
+                        period_end=w.end,
+                        message_id=ledger.message_id_for(
+                            info.id, w.end, settings.envelope_from.rpartition("@")[2]
+                        ),
+                        worker=run.worker,
+                        now=now,
+                        lease=settings.lease,
+                    )
+                    late = now - due.end
+                    if claim is not None and max_lateness is not None and late > max_lateness:
+                        reason = (
+                            f"the send time passed {_hours(late)} ago, beyond the "
+                            f"{_hours(max_lateness)} catch-up window; its stories go in the "
+                            "next digest"
+                        )
+                        ledger.mark_missed(session, claim, now=now, reason=reason)
+                        log.warning("digest for %s missed: %s", info.email, reason)
+                        report(run.record(SendOutcome(info.email, due.end, "missed", reason)))
+                        claim = None
+                if claim is not None:
+                    report(run.record(run.deliver(claim, info)))
+            _wait_for_retries(run, only, report)
     finally:
         if own_sender:
             sender.close()
     return SendReport(tuple(run.outcomes), warnings)
+
+
+@contextlib.contextmanager
+def _claim_heartbeat(app: App, worker: str, lease: timedelta) -> Iterator[None]:
+    """Renew ``worker``'s delivery claims every third of a lease while the run sends.
+
+    A slow SMTP server may hold one message, or a group of resumed claims may wait, longer
+    than ``smtp.lease_seconds``; without renewal another sender would take the claim over
+    and send the same digest again. A beat that fails is logged and the next one tries;
+    should the lease run out anyway, the check before each send stops this sender.
+    """
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(lease.total_seconds() / 3):
+            try:
+                with app.session() as session, session.begin():
+                    ledger.renew_claims(session, worker=worker, now=app.clock(), lease=lease)
+            except Exception:  # expiry, then confirm() before the send, is the fallback
+                log.warning("could not renew the delivery claims of %s", worker, exc_info=True)
+
+    thread = threading.Thread(target=beat, name="delivery-claim-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _resume_claims(run: _Run, only: int | None, report: Callable[[SendOutcome], None]) -> int:
