@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from ingest.errors import FeedParseError
+from ingest.known_items import MAX_ITEMS, json_item_hashes, pack
 from ingest.types import ParsedEntry, ParsedFeed
 
 #: ``version`` URL suffix -> the version string stored with the feed (feedparser style).
@@ -213,8 +214,11 @@ def _entry(item: dict[str, Any], base: str, feed_authors: list[str]) -> ParsedEn
     return entry
 
 
-def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+def parse_json_feed(body: bytes, url: str, known: frozenset[bytes] = frozenset()) -> ParsedFeed:
     """Parse a JSON Feed 1.0/1.1 document fetched from ``url``.
+
+    Items whose hash is in ``known`` (``ingest.known_items``: the last stored body had
+    them) are left out; ``item_hashes`` of the result holds every item's hash.
 
     Raises :class:`FeedParseError` (one line) when the body is not JSON, not an object,
     not a known JSON Feed version, or has no ``items`` list. Items that are not objects,
@@ -236,8 +240,12 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     base = url
     feed_authors = _author_names(document)
     entries: list[ParsedEntry] = []
-    skipped = 0
-    for item in items:
+    skipped = known_count = 0
+    hashes = json_item_hashes(items) if len(items) <= MAX_ITEMS else []
+    for index, item in enumerate(items):
+        if hashes and hashes[index] in known:
+            known_count += 1
+            continue
         entry = _entry(item, base, feed_authors) if isinstance(item, dict) else None
         if entry is None:
             skipped += 1
@@ -253,4 +261,6 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
         entries=tuple(entries),
         version=version,
         warning=warning,
+        item_hashes=pack(hashes),
+        known_items=known_count,
     )

@@ -23,6 +23,7 @@ import feedparser
 
 from ingest.charsets import recode_to_utf8
 from ingest.errors import FeedParseError
+from ingest.known_items import split_xml
 from ingest.types import ParsedEntry, ParsedFeed
 
 # A feed that declares its own entities asks the parser to expand them: the "billion
@@ -106,8 +107,14 @@ def _entry(entry: Any) -> ParsedEntry:
     )
 
 
-def parse_xml_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
-    """Parse an RSS or Atom document; raise FeedParseError when it is not a feed."""
+def parse_xml_feed(
+    body: bytes, headers: dict[str, str], url: str, known: frozenset[bytes] = frozenset()
+) -> ParsedFeed:
+    """Parse an RSS or Atom document; raise FeedParseError when it is not a feed.
+
+    Items whose hash is in ``known`` (the last stored body's, ``ingest.known_items``) are
+    left out before parsing; ``item_hashes`` of the result holds every item's hash.
+    """
     # UTF-16 and UTF-32 put NUL bytes between ASCII characters; without them the markup
     # reads as ASCII, so the checks below see "<!ENTITY" in any of those encodings too.
     markup = body.replace(b"\0", b"") if b"\0" in body[:64] else body
@@ -130,8 +137,9 @@ def parse_xml_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed
     recoded = recode_to_utf8(body, headers)  # says UTF-8, is not: see ingest.charsets
     if recoded is not None:
         body, headers = recoded
+    split = split_xml(body, headers, known)
     parsed = feedparser.parse(
-        body,
+        split.body if split else body,
         response_headers={**headers, "content-location": url},
         sanitize_html=False,
         resolve_relative_uris=resolve,
@@ -163,15 +171,20 @@ def parse_xml_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed
         update_period=_text(feed.get("sy_updateperiod")),
         update_frequency=_int(feed.get("sy_updatefrequency")),
         warning=warning[:300] if warning else None,
+        item_hashes=split.hashes if split else None,
+        known_items=split.skipped if split else 0,
     )
 
 
-def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
-    """Parse any supported feed document (RSS, Atom, JSON Feed)."""
+def parse_feed(
+    body: bytes, headers: dict[str, str], url: str, known: frozenset[bytes] = frozenset()
+) -> ParsedFeed:
+    """Parse any supported feed document (RSS, Atom, JSON Feed), leaving out the items
+    whose hash is in ``known`` (see :func:`parse_xml_feed`)."""
     from ingest import jsonfeed  # written alongside; imported late to keep start-up light
 
     if not body.removeprefix(b"\xef\xbb\xbf").strip():
         raise FeedParseError("empty document: the response had no content", url)
     if jsonfeed.looks_like_json_feed(body, headers.get("content-type")):
-        return jsonfeed.parse_json_feed(body, url)
-    return parse_xml_feed(body, headers, url)
+        return jsonfeed.parse_json_feed(body, url, known)
+    return parse_xml_feed(body, headers, url, known)

@@ -132,6 +132,10 @@ class PreparedFeed:
     #: The feed's own polling hints (ttl, sy:update*), as the schedule reads them.
     parsed_hints: ParsedFeed | None = None
     warning: str | None = None
+    #: Every item's hash, stored for the next fetch (``ingest.known_items``).
+    item_hashes: bytes | None = None
+    #: Items left out because the last stored body had them.
+    known_items: int = 0
 
 
 def prepare(
@@ -141,16 +145,22 @@ def prepare(
     now: datetime,
     outlet_country: str | None,
     rules: TagRules | None = None,
+    known_items: bytes | None = None,
 ) -> PreparedFeed:
-    """Parse, normalize and tag one feed body; a pure function of its inputs."""
+    """Parse, normalize and tag one feed body; a pure function of its inputs.
+
+    ``known_items`` holds the item hashes of the feed's last stored body: those items are
+    left out unparsed (``ingest.known_items``), since the store would find them unchanged.
+    """
     # Imported here: a round of 304s never needs them (and `fetch` starts faster).
     from ingest.dedupe import DedupeCandidate
+    from ingest.known_items import unpack
     from ingest.normalize import entry_key, normalize_entry
     from ingest.parse import parse_feed
     from ingest.stories import dedupe_text
     from ingest.tagging import tag_article
 
-    parsed = parse_feed(body, headers, url)
+    parsed = parse_feed(body, headers, url, unpack(known_items))
     entries = []
     for raw in parsed.entries:
         entry = normalize_entry(raw, feed_url=url, feed_language=parsed.language, now=now)
@@ -165,9 +175,15 @@ def prepare(
         key = entry_key(entry.guid, entry.url, entry.content_hash)
         candidate = DedupeCandidate.from_text(entry.url, dedupe_text(entry))
         entries.append(PreparedEntry(key, entry, tagged.tags, candidate))
-    hints_only = replace(parsed, entries=())  # the schedule needs the feed's hints, not its entries
+    # The schedule needs the feed's hints, not its entries.
+    hints_only = replace(parsed, entries=(), item_hashes=None)
     return PreparedFeed(
-        title=parsed.title, entries=tuple(entries), parsed_hints=hints_only, warning=parsed.warning
+        title=parsed.title,
+        entries=tuple(entries),
+        parsed_hints=hints_only,
+        warning=parsed.warning,
+        item_hashes=parsed.item_hashes,
+        known_items=parsed.known_items,
     )
 
 
@@ -314,6 +330,7 @@ def decide_record(
         new_entries=new_entries,
         title=prepared.title if prepared else None,
         status=status,
+        item_hashes=prepared.item_hashes if prepared else None,
     )
 
 
@@ -427,6 +444,7 @@ class Pipeline:
             now,
             outlet.country if outlet else None,
             self.options.tag_rules,
+            result.feed.item_hashes,
         )
         kept = self.pool is not None and executor is not None
         # A kept pool may have been replaced since the round began (see below).

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Boolean,
     Connection,
     Integer,
+    LargeBinary,
     String,
     Text,
     bindparam,
@@ -57,9 +58,9 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
 
 def feed_refs(conn: Connection, *, now: datetime, due_only: bool = True) -> list[FeedRef]:
     """The enabled, not-gone feeds to fetch: the due ones, or all of them, by id."""
-    query = select(Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash).where(
-        Feed.enabled.is_(True), Feed.gone.is_(False)
-    )
+    query = select(
+        Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash, Feed.item_hashes
+    ).where(Feed.enabled.is_(True), Feed.gone.is_(False))
     if due_only:
         query = query.where(or_(Feed.next_due_at.is_(None), Feed.next_due_at <= now))
     return [FeedRef(*row) for row in conn.execute(query.order_by(Feed.id))]
@@ -187,6 +188,8 @@ class FetchRecord:
     title: str | None = None
     #: The status to show instead of the fetch's own (e.g. "store_error").
     status: str | None = None
+    #: Hashes of the stored body's items, for the next fetch (kept with the validators).
+    item_hashes: bytes | None = None
 
 
 def _status_text(record: FetchRecord) -> str:
@@ -218,6 +221,7 @@ def _params(record: FetchRecord, now: datetime) -> dict[str, Any]:
         "b_etag": result.etag,
         "b_last_modified": result.last_modified,
         "b_body_hash": result.body_hash,
+        "b_item_hashes": record.item_hashes,
         "b_title": record.title[:500] if record.title else None,
         "b_has_new": record.new_entries > 0,
     }
@@ -262,6 +266,11 @@ def _record_statement() -> Any:
             ),
             body_hash=unless(
                 "b_set_validators", bindparam("b_body_hash", type_=String), c.body_hash
+            ),
+            item_hashes=unless(
+                "b_set_validators",
+                bindparam("b_item_hashes", type_=LargeBinary),
+                c.item_hashes,
             ),
             title=case(
                 (or_(c.title.is_(None), c.title == ""), func.coalesce(title, c.title)),

@@ -807,7 +807,15 @@ def claim_due_feeds(
     caller commits to publish the claim.
     """
     query = (
-        select(Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash, Feed.next_due_at)
+        select(
+            Feed.id,
+            Feed.url,
+            Feed.etag,
+            Feed.last_modified,
+            Feed.body_hash,
+            Feed.item_hashes,
+            Feed.next_due_at,
+        )
         .where(
             Feed.enabled.is_(True),
             Feed.gone.is_(False),
@@ -829,7 +837,8 @@ def claim_due_feeds(
         )
     return [
         ClaimedFeed(
-            FeedRef(row.id, row.url, row.etag, row.last_modified, row.body_hash), row.next_due_at
+            FeedRef(row.id, row.url, row.etag, row.last_modified, row.body_hash, row.item_hashes),
+            row.next_due_at,
         )
         for row in rows
     ]

@@ -31,6 +31,8 @@ class FeedRef:
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
+    #: Hashes of the items of the last body stored (``ingest.known_items``).
+    item_hashes: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +97,9 @@ class ParsedFeed:
     update_frequency: int | None = None
     #: A non-fatal problem the parser noticed (feedparser's bozo), for the logs.
     warning: str | None = None
+    #: Hashes of every item of the document (``ingest.known_items``), kept for the next
+    #: fetch; None when the document could not be cut into items. Bookkeeping, not
+    #: content: two parses of one feed compare equal whatever these say.
+    item_hashes: bytes | None = field(default=None, compare=False)
+    #: Items left unparsed because the last stored body had them (not in ``entries``).
+    known_items: int = field(default=0, compare=False)
