@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
@@ -46,9 +47,16 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from ingest.errors import FetchError
-from ingest.http_semantics import body_hash, parse_retry_after
+from ingest.http_semantics import (
+    DEFAULT_MAX_RETRY_AFTER,
+    body_hash,
+    bound_retry_after,
+    parse_retry_after,
+)
 from ingest.politeness import DomainGate, domain_key
 from ingest.types import FeedRef, FetchResult, FetchStatus
+
+log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = "newsdigest/0.1 (+https://github.com/newsdigest/newsdigest)"
 ACCEPT = (
@@ -78,6 +86,9 @@ class FetchOptions:
     slowed_delay_ms: int = 1000
     #: Domains (``politeness.domain_key``) slowed from the start: they asked to wait lately.
     slowed_domains: frozenset[str] = field(default_factory=frozenset)
+    #: A 429/503's Retry-After is honoured up to this long from now; a longer one is cut
+    #: to it (and the feed's last error says so).
+    max_retry_after: timedelta = DEFAULT_MAX_RETRY_AFTER
     #: "aiohttp" (the fast one, see the module's doc) or "httpx" (httpx's own pool).
     client: Literal["aiohttp", "httpx"] = "aiohttp"
 
@@ -467,12 +478,21 @@ class Fetcher:
                 **common,  # type: ignore[arg-type]
             )
         if status in (429, 503):
-            retry_at = parse_retry_after(lower.get("retry-after"), now)
-            when = f", retry after {retry_at:%Y-%m-%d %H:%M} UTC" if retry_at else ""
+            wait = bound_retry_after(
+                parse_retry_after(lower.get("retry-after"), now), now, self.options.max_retry_after
+            )
+            when = f", retry after {wait.until:%Y-%m-%d %H:%M} UTC" if wait else ""
+            if wait is not None and wait.capped:
+                hours = self.options.max_retry_after.total_seconds() / 3600
+                when += (
+                    f" (capped: the server asked for {wait.asked:%Y-%m-%d %H:%M} UTC, beyond "
+                    f"fetch.max_retry_after_hours = {hours:g})"
+                )
+                log.warning("%s: HTTP %d Retry-After%s", feed.url, status, when)
             return FetchResult(
                 status=FetchStatus.RETRY_LATER,
                 error=f"HTTP {status} {response.reason}{when}",
-                retry_after=retry_at,
+                retry_after=wait.until if wait else None,
                 **common,  # type: ignore[arg-type]
             )
         if status != 200:

@@ -14,6 +14,7 @@ import email.utils
 import enum
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 #: RFC 9111 section 1.2.2: a delta-seconds value greater than 2**31 is treated as 2**31.
@@ -25,6 +26,10 @@ MAX_DELTA_SECONDS = 2**31
 _MAX_DELTA_DIGITS = 12
 
 _DELTA_SECONDS = re.compile(r"[0-9]+")
+
+#: The longest a Retry-After may keep a feed waiting unless configured otherwise
+#: (``fetch.max_retry_after_hours``): the same day as the error backoff's cap.
+DEFAULT_MAX_RETRY_AFTER = timedelta(hours=24)
 
 #: ``max-age=123`` or ``max-age="123"`` inside a Cache-Control list (case-insensitive).
 _MAX_AGE = re.compile(r"""^\s*max-age\s*=\s*(?:"([0-9]+)"|([0-9]+))\s*$""", re.IGNORECASE)
@@ -118,6 +123,35 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
             return _add(now, _delta(MAX_DELTA_SECONDS))
         return _add(now, _delta(int(text)))
     return parse_http_date(text)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryWait:
+    """When a feed that answered 429/503 may be fetched again, and what its server asked."""
+
+    #: The instant honoured (aware UTC): the server's, or ``now + limit`` when it asked more.
+    until: datetime
+    #: The instant the Retry-After header named.
+    asked: datetime
+    #: True when ``asked`` lay beyond the limit and ``until`` was brought forward to it.
+    capped: bool
+
+
+def bound_retry_after(
+    asked: datetime | None, now: datetime, limit: timedelta = DEFAULT_MAX_RETRY_AFTER
+) -> RetryWait | None:
+    """Honour a parsed Retry-After up to ``limit`` from ``now``; None when there was none.
+
+    A server answering ``Retry-After: 31536000`` (or a date years ahead), by mistake or
+    not, would otherwise park the feed for a year; past the limit the feed is asked again
+    and may repeat its answer.
+    """
+    if asked is None:
+        return None
+    latest = _add(now, limit)
+    if asked > latest:
+        return RetryWait(latest.astimezone(UTC), asked, capped=True)
+    return RetryWait(asked, asked, capped=False)
 
 
 def parse_cache_control_max_age(value: str | None) -> timedelta | None:

@@ -57,6 +57,7 @@ def fetch_options(config: Config) -> FetchOptions:
         user_agent=f.user_agent,
         allow_private_networks=f.allow_private_networks,
         min_delay_ms=f.min_delay_ms,
+        max_retry_after=timedelta(hours=f.max_retry_after_hours),
     )
 
 

@@ -96,6 +96,8 @@ class FetchSettings(_Strict):
     max_interval_minutes: int = Field(1440, ge=1)
     #: Consecutive errors back off exponentially up to this (the feed is never dropped).
     max_backoff_hours: float = Field(24, gt=0)
+    #: A 429/503's Retry-After is honoured up to this many hours; a longer one is cut.
+    max_retry_after_hours: float = Field(24, gt=0)
     #: Processes that parse feeds: None = one per core, 0 = parse in the fetching process.
     parse_workers: int | None = Field(None, ge=0, le=64)
     #: Minimum milliseconds between two requests to one registrable domain (0: none).

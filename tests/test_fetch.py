@@ -10,6 +10,8 @@ import time
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -112,12 +114,24 @@ def test_retry_after_seconds_is_honoured(httpserver: HTTPServer, status: int) ->
 
 
 def test_retry_after_http_date_is_honoured(httpserver: HTTPServer) -> None:
+    asked = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    httpserver.expect_request("/feed").respond_with_data(
+        "", status=429, headers={"Retry-After": format_datetime(asked, usegmt=True)}
+    )
+    result = fetch(httpserver.url_for("/feed"))
+    assert result.retry_after == asked
+
+
+def test_a_retry_after_years_ahead_is_cut_to_the_limit(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/feed").respond_with_data(
         "", status=429, headers={"Retry-After": "Wed, 21 Oct 2037 07:28:00 GMT"}
     )
-    result = fetch(httpserver.url_for("/feed"))
+    before = datetime.now(UTC)
+    result = fetch(httpserver.url_for("/feed"), replace(LOCAL, max_retry_after=timedelta(hours=5)))
+    after = datetime.now(UTC)
     assert result.retry_after is not None
-    assert result.retry_after.year == 2037 and result.retry_after.hour == 7
+    assert before + timedelta(hours=5) <= result.retry_after <= after + timedelta(hours=5)
+    assert result.error is not None and "capped" in result.error and "2037-10-21" in result.error
 
 
 def test_permanent_redirect_reports_the_new_url(httpserver: HTTPServer) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -189,15 +190,17 @@ def test_errors_back_off_and_one_success_resets(engine: Engine, httpserver: HTTP
 
 def test_retry_after_is_never_fetched_earlier(engine: Engine, httpserver: HTTPServer) -> None:
     (feed_id,) = follow(engine, httpserver.url_for("/busy"))
+    # Within fetch.max_retry_after_hours (24 h), from the fetcher's clock (the real one).
+    asked = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=20)
     httpserver.expect_request("/busy").respond_with_data(
-        "", status=429, headers={"Retry-After": "Wed, 21 Oct 2037 07:28:00 GMT"}
+        "", status=429, headers={"Retry-After": format_datetime(asked, usegmt=True)}
     )
     report = run_round(engine)
     assert report.outcomes[0].error is not None and "429" in report.outcomes[0].error
     with Session(engine) as session:
         feed = store.get_feed(session, feed_id)
-        assert feed.next_due_at == datetime(2037, 10, 21, 7, 28, tzinfo=UTC)
-        assert store.feed_refs(session, now=datetime(2037, 10, 21, 7, 27, tzinfo=UTC)) == []
+        assert feed.next_due_at == asked
+        assert store.feed_refs(session, now=asked - timedelta(minutes=1)) == []
 
 
 def rss_items(items: list[tuple[str, str]]) -> bytes:
