@@ -13,6 +13,7 @@ our errors, sorted by what the caller should do:
     DeliveryError
     ├── TemporaryDeliveryError    try again later: refused, timeout, dropped, 4xx
     ├── PermanentDeliveryError    this recipient will not take it: 5xx to RCPT or DATA
+    │   └── SmtpUtf8UnsupportedError  the address needs SMTPUTF8, the server lacks it
     └── SmtpSetupError            no message can go out until the set-up is fixed
                                   (login refused, STARTTLS missing, sender refused)
 
@@ -53,6 +54,13 @@ class PermanentDeliveryError(DeliveryError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class SmtpUtf8UnsupportedError(PermanentDeliveryError):
+    """The address has a non-ASCII local part and the server does not offer SMTPUTF8.
+
+    Retrying cannot help and the mailbox did not refuse anything: it is no bounce.
+    """
 
 
 class SmtpSetupError(DeliveryError):
@@ -222,6 +230,14 @@ class SmtpMailer:
         if self._smtp is None:
             self._smtp = self._connect()
         smtp = self._smtp
+        if not (sender + recipient).isascii() and not smtp.has_extn("smtputf8"):
+            # smtplib would raise SMTPNotSupportedError; say what it means and what to do.
+            which = recipient if not recipient.isascii() else sender
+            raise SmtpUtf8UnsupportedError(
+                f"{self._where()} does not offer SMTPUTF8, which the address {which} needs "
+                "(its part before the @ is not ASCII): send through a server that offers "
+                "SMTPUTF8 (RFC 6531), or subscribe an ASCII address"
+            )
         try:
             refused = smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as exc:

@@ -45,10 +45,13 @@ class Outbox:
     def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
         """Write the message atomically; the same Message-ID overwrites the same file."""
         target = self.path_for(message, recipient)
-        copy = EmailMessage(policy=policy.SMTP)
+        # A non-ASCII local part cannot be encoded: such a message is written as UTF-8
+        # (RFC 6532), as an SMTP server offering SMTPUTF8 would receive it.
+        wire = policy.SMTP if (sender + recipient).isascii() else policy.SMTPUTF8
+        copy = EmailMessage(policy=wire)
         for name, value in (("X-Envelope-From", sender), ("X-Envelope-To", recipient)):
             copy[name] = " ".join(value.splitlines())
-        data = copy.as_bytes().rstrip(b"\r\n") + b"\r\n" + message.as_bytes(policy=policy.SMTP)
+        data = copy.as_bytes().rstrip(b"\r\n") + b"\r\n" + message.as_bytes(policy=wire)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".eml")

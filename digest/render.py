@@ -564,12 +564,20 @@ def _angle(value: str) -> str:
 def _address(value: str | Address, default_name: str) -> Address:
     try:
         if isinstance(value, Address):
-            return Address(_one_line(value.display_name), addr_spec=_one_line(value.addr_spec))
-        text = _one_line(value)
-        if "<" in text:
-            name, _, rest = text.partition("<")
-            return Address(name.strip().strip('"'), addr_spec=rest.rstrip(">").strip())
-        return Address(_one_line(default_name), addr_spec=text)
+            name, spec = _one_line(value.display_name), _one_line(value.addr_spec)
+        else:
+            name, spec = _one_line(default_name), _one_line(value)
+            if "<" in spec:
+                name, _, rest = spec.partition("<")
+                name, spec = name.strip().strip('"'), rest.rstrip(">").strip()
+        if spec.isascii():
+            return Address(name, addr_spec=spec)
+        # A UTF-8 local part (RFC 6532) fails the email package's addr_spec check; given as
+        # parts it is kept, and the mailer sends it with SMTPUTF8 (digest/addresses.py).
+        local, at, domain = spec.rpartition("@")
+        if not (at and local and domain):
+            raise ValueError("no local part or domain")
+        return Address(name, username=local, domain=domain)
     except (ValueError, IndexError) as exc:
         raise DigestError(f"not a usable email address: {value!s} ({exc})") from exc
 

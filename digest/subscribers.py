@@ -35,6 +35,7 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest.addresses import InvalidAddressError, wire_address
 from digest.errors import DigestError, UnknownTimeZoneError
 from digest.models import Subscriber
 from digest.types import GROUP_BY_VALUES, GroupBy, SubscriberPrefs
@@ -264,6 +265,10 @@ def check_email(email: str) -> str:
     text = email.strip()
     if not _EMAIL.fullmatch(text) or len(text) > 320:
         raise InvalidSubscriberError(f"not an email address: {email!r} (e.g. me@example.org)")
+    try:  # a non-ASCII local part is fine (sent with SMTPUTF8); a broken IDN domain is not
+        wire_address(text)
+    except InvalidAddressError as exc:
+        raise InvalidSubscriberError(str(exc)) from None
     return text
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Literal
 
 from digest import ledger
+from digest.addresses import wire_address
 from digest.compose import StoryPool
 from digest.errors import DigestError
 from digest.ledger import Claim, RetryPolicy
@@ -49,6 +50,7 @@ from digest.mailer import (
     SmtpMailer,
     SmtpOptions,
     SmtpSetupError,
+    SmtpUtf8UnsupportedError,
     TemporaryDeliveryError,
 )
 from digest.outbox import Outbox
@@ -210,7 +212,8 @@ def build_message(
     message = renderer.email_message(
         digest,
         settings.from_addr,
-        digest.subscriber.email,
+        # IDNA domains as A-labels when the local part is ASCII: any server takes those.
+        wire_address(digest.subscriber.email).addr_spec,
         message_id=message_id,
         date=now,
         list_id=settings.list_id,
@@ -342,9 +345,17 @@ class _Run:
             log.warning("%s: %s (%s)", info.email, detail, claim.message_id)
             return SendOutcome(**base, outcome="lost", detail=detail)
         try:
-            self.sender.send(message, sender=self.settings.envelope_from, recipient=info.email)
+            self.sender.send(
+                message,
+                sender=self.settings.envelope_from,
+                recipient=wire_address(info.email).addr_spec,
+            )
         except TemporaryDeliveryError as exc:
             return self._temporary(claim, base, str(exc))
+        except SmtpUtf8UnsupportedError as exc:
+            # This server can never carry the address; the mailbox refused nothing: no bounce.
+            self._finish(ledger.mark_failed, claim, error=str(exc))
+            return SendOutcome(**base, outcome="failed", detail=str(exc))
         except PermanentDeliveryError as exc:
             self._finish(ledger.mark_failed, claim, error=str(exc))
             with self.app.session() as session, session.begin():
