@@ -42,7 +42,7 @@ from ingest.stories import (
     place_new_articles,
     refresh_stories,
 )
-from ingest.types import FeedRef, FetchResult, FetchStatus
+from ingest.types import FeedRef
 
 _IN_CHUNK = 500  # bound the size of IN (...) lists; SQLite allows 32,766 variables
 
@@ -77,22 +77,6 @@ class EntryToStore(Protocol):
     @property
     def content_hash(self) -> str: ...
     def key_for(self, policy: KeyPolicy) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleFacts:
-    """A feed's consecutive errors so far and the publication times of its recent entries."""
-
-    error_count: int
-    entry_times: tuple[datetime, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class FeedHealth:
-    """The schedule and health fields the pipeline writes after a fetch."""
-
-    next_due_at: datetime | None
-    interval_seconds: int | None
 
 
 # ---------------------------------------------------------------- outlets and feeds
@@ -218,85 +202,6 @@ def set_feed_enabled(session: Session, feed_id: int, enabled: bool, *, now: date
         values.update(gone=False, error_count=0, failing_since=None, next_due_at=now)
     session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
     return get_feed(session, feed_id)
-
-
-def feed_refs(session: Session, *, now: datetime, due_only: bool = True) -> list[FeedRef]:
-    """The enabled, not-gone feeds to fetch: the due ones, or all of them."""
-    query = select(Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash).where(
-        Feed.enabled.is_(True), Feed.gone.is_(False)
-    )
-    if due_only:
-        query = query.where(or_(Feed.next_due_at.is_(None), Feed.next_due_at <= now))
-    return [FeedRef(*row) for row in session.execute(query.order_by(Feed.id)).all()]
-
-
-def schedule_facts(session: Session, feed_id: int, *, recent: int = 20) -> ScheduleFacts:
-    """What the schedule needs to know of a feed's past: its errors and its rhythm."""
-    error_count = session.scalar(select(Feed.error_count).where(Feed.id == feed_id)) or 0
-    times = session.scalars(
-        select(Article.published_at)
-        .where(Article.feed_id == feed_id)
-        .order_by(Article.published_at.desc())
-        .limit(recent)
-    ).all()
-    return ScheduleFacts(error_count=error_count, entry_times=tuple(times))
-
-
-def record_fetch(
-    session: Session,
-    result: FetchResult,
-    *,
-    now: datetime,
-    health: FeedHealth,
-    error: str | None,
-    new_entries: int = 0,
-    title: str | None = None,
-    status: str | None = None,
-) -> None:
-    """Write what one fetch came to onto the feed: validators, health and next due time.
-
-    ``error`` is the reason the fetch failed (the fetch's own, or a parse error), None
-    when it succeeded or the feed was not modified.
-    """
-    feed = session.get(Feed, result.feed.id)
-    if feed is None:  # removed while it was being fetched
-        return
-    feed.last_fetched_at = now
-    feed.lease_owner = None  # the fetch is done: its lease, if any, is over
-    feed.lease_expires_at = None
-    feed.last_http_status = result.http_status
-    if status is not None:
-        feed.last_status = status
-    else:
-        feed.last_status = str(result.status) if error is None or result.error else "parse_error"
-    feed.next_due_at = health.next_due_at
-    feed.interval_seconds = health.interval_seconds
-    if result.status == FetchStatus.GONE:
-        feed.gone = True
-    if result.status == FetchStatus.RETRY_LATER:
-        feed.retry_after_at = result.retry_after
-    if error is not None:
-        feed.last_error = error
-        feed.error_count = (feed.error_count or 0) + 1
-        feed.failing_since = feed.failing_since or now
-    else:
-        feed.last_error = None
-        feed.error_count = 0
-        feed.failing_since = None
-        feed.last_success_at = now
-    if result.status == FetchStatus.OK and error is None:
-        feed.etag = result.etag
-        feed.last_modified = result.last_modified
-        feed.body_hash = result.body_hash
-        if title and not feed.title:
-            feed.title = title[:500]
-    if result.permanent_url and result.permanent_url != feed.url:
-        taken = session.scalar(select(Feed.id).where(Feed.url == result.permanent_url))
-        if taken is None:
-            feed.url_history = [*(feed.url_history or []), feed.url]
-            feed.url = result.permanent_url
-    if new_entries:
-        feed.last_new_entry_at = now
 
 
 # ---------------------------------------------------------------- articles
@@ -926,13 +831,6 @@ def feed_health(
 
 
 # ---------------------------------------------------------------- batched fetch rounds
-
-
-def slowed_feed_urls(session: Session, *, now: datetime) -> list[str]:
-    """URLs of enabled feeds whose server asked us (429/503 Retry-After) to wait past now:
-    the fetcher slows their whole domains for the round."""
-    query = select(Feed.url).where(Feed.enabled.is_(True), Feed.retry_after_at > now)
-    return list(session.scalars(query))
 
 
 def renew_leases(session: Session, *, owner: str, now: datetime, lease: timedelta) -> int:

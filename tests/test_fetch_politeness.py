@@ -10,7 +10,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ingest import store
+from ingest import round_state, store
 from ingest.fetch import Fetcher, FetchOptions
 from ingest.pipeline import Pipeline, PipelineOptions
 from ingest.politeness import DomainGate, domain_key
@@ -120,7 +120,8 @@ def test_the_next_round_starts_with_the_domain_slowed(
         clock=lambda: now,
     )
     asyncio.run(pipeline.run(pipeline.due_feeds(all_feeds=True)))
-    with Session(engine) as session:
-        assert store.slowed_feed_urls(session, now=now) == [httpserver.url_for("/busy")]
+    with engine.connect() as conn:
+        facts = round_state.round_facts(conn, [], now=now)
+    assert facts.slowed_urls == (httpserver.url_for("/busy"),)
     _outlets, slowed = pipeline._round_facts([])
     assert slowed == frozenset({domain_key(httpserver.url_for("/"))})

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ingest import store
+from ingest import round_state, store
+from ingest.round_state import FetchRecord
 from ingest.types import FetchResult, FetchStatus
 
 NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
@@ -37,13 +38,13 @@ def test_recording_a_fetch_ends_the_lease(engine: Engine) -> None:
     (feed_id,) = add_feeds(engine, 1)
     assert claim(engine, "a") == {feed_id}
     with Session(engine) as session, session.begin():
-        ref = store.feed_refs(session, now=NOW, due_only=False)[0]
-        store.record_fetch(
-            session,
-            FetchResult(feed=ref, status=FetchStatus.NOT_MODIFIED, http_status=304),
+        conn = session.connection()
+        ref = round_state.feed_refs(conn, now=NOW, due_only=False)[0]
+        result = FetchResult(feed=ref, status=FetchStatus.NOT_MODIFIED, http_status=304)
+        round_state.record_fetches(
+            conn,
+            [FetchRecord(result, next_due_at=NOW, interval_seconds=3600, error=None)],
             now=NOW,
-            health=store.FeedHealth(next_due_at=NOW, interval_seconds=3600),
-            error=None,
         )
         assert store.count_leases(session, now=NOW) == {}
     assert claim(engine, "b") == {feed_id}
