@@ -94,9 +94,8 @@ def write_config(tmp_path: Path, database_url: str, smtp_port: int) -> Path:
         # Delivery does not depend on what a digest holds: an empty one is sent too.
         "digest:\n  send_empty: true\n"
         f"smtp:\n  host: 127.0.0.1\n  port: {smtp_port}\n  from: 'News <news@example.org>'\n"
-        # A digest claim has no heartbeat: its lease must outlast the slowest send. The
-        # first send of a digest tick reads the window's ~12,000 articles (about 3 s of CPU;
-        # 10-20 s when three daemons do it at once on two busy cores).
+        # A live sender renews its digest claims (every third of the lease), however slow
+        # the send; the lease is how long the killed daemon's claim waits to be taken over.
         "  timeout: 10\n  lease_seconds: 30\n"
         f"output:\n  directory: '{tmp_path / 'out'}'\n",
         encoding="utf-8",
