@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from digest import archive, ledger
+from digest.addresses import wire_address
 from digest.compose import RegionResolver, StoryPool, compose, prepare
 from digest.render import Renderer
 from digest.subscribers import (
@@ -272,15 +273,18 @@ def write_digest(
     stem = archive.digest_stem(digest.subscriber.email)
     edition = archive.edition_path(_edition(digest))
     page_rel = f"{edition}/{stem}.html"
+    to = wire_address(digest.subscriber.email)  # as `digest send` addresses it
     message = renderer.email_message(
         digest,
         from_addr,
-        digest.subscriber.email,
+        to.addr_spec,
         message_id=f"<digest-{stem}-{digest.period_end:%Y%m%d%H%M}@newsdigest>",
         date=now,
     )
+    # A non-ASCII local part has no encoded form: such a message is UTF-8 (RFC 6532).
+    data = message.as_bytes(policy=message.policy.clone(utf8=to.needs_smtputf8))
     page = archive.write_file(folder, page_rel, renderer.page(digest))
-    eml = archive.write_file(folder, f"{edition}/{stem}.eml", bytes(message))
+    eml = archive.write_file(folder, f"{edition}/{stem}.eml", data)
     text = archive.write_file(folder, f"{edition}/{stem}.txt", renderer.text(digest))
     record = archive.entry_for(digest, page_rel, _edition(digest))
     archive.write_file(

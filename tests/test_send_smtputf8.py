@@ -7,6 +7,7 @@ once, clearly and without retries or a bounce, where it does not.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email import message_from_string, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,9 +16,11 @@ from typing import Any
 import pytest
 
 from digest.addresses import InvalidAddressError, WireAddress, wire_address
+from digest.render import Renderer, sample_digest
 from digest.subscribers import InvalidSubscriberError, check_email, get_subscriber
 from newsdigest.app import App
 from newsdigest.config import parse_config
+from newsdigest.digest_job import write_digest
 from newsdigest.send_job import send_digests
 from tests.test_mailer import Handler, MailServer
 from tests.test_send import T0, Clock, config_data, deliveries
@@ -90,10 +93,12 @@ def utf8_message(raw: bytes) -> EmailMessage:
 
 def received(server: MailServer) -> dict[str, str]:
     """Envelope recipient -> the To address of the message the server accepted."""
-    return {
-        rcpts[0]: utf8_message(raw)["To"].addresses[0].addr_spec
-        for (_, rcpts), raw in zip(server.handler.envelopes, server.handler.raw, strict=True)
-    }
+    found = {}
+    for (_, rcpts), raw in zip(server.handler.envelopes, server.handler.raw, strict=True):
+        to = utf8_message(raw)["To"].addresses[0].addr_spec
+        assert f"<{to}>".encode() in raw  # literally, not as an encoded word
+        found[rcpts[0]] = to
+    return found
 
 
 def test_a_server_offering_smtputf8_gets_every_address(tmp_path: Path, database_url: str) -> None:
@@ -166,8 +171,10 @@ def test_the_outbox_writes_a_utf8_address_as_utf8(tmp_path: Path) -> None:
         app.close()
     found = set()
     for path in (tmp_path / "out" / "outbox").glob("*.eml"):
-        message = utf8_message(path.read_bytes())
+        raw = path.read_bytes()
+        message = utf8_message(raw)
         found.add(message["To"].addresses[0].addr_spec)  # type: ignore[union-attr]
+        assert f"<{message['To'].addresses[0].addr_spec}>".encode() in raw  # no encoded word
         assert message["X-Envelope-To"] == message["To"].addresses[0].addr_spec  # type: ignore[union-attr]
     assert found == {
         "ada@example.org",
@@ -175,3 +182,28 @@ def test_the_outbox_writes_a_utf8_address_as_utf8(tmp_path: Path) -> None:
         "用户@例子.中国",
         "reader@xn--fsqu00a.xn--fiqs8s",
     }
+
+
+@pytest.mark.parametrize(
+    ("email", "to"),
+    [
+        ("jörg@example.de", "jörg@example.de"),
+        ("用户@例子.中国", "用户@例子.中国"),
+        ("reader@例子.中国", "reader@xn--fsqu00a.xn--fiqs8s"),
+        ("ada@example.org", "ada@example.org"),
+    ],
+)
+def test_digest_build_writes_the_eml_as_digest_send_addresses_it(
+    tmp_path: Path, email: str, to: str
+) -> None:
+    sample = sample_digest()
+    digest = replace(sample, subscriber=replace(sample.subscriber, email=email))
+    built = write_digest(
+        tmp_path, digest, Renderer(), from_addr="News <news@example.org>", now=sample.period_end
+    )
+    assert built.eml is not None
+    raw = built.eml.read_bytes()
+    # Literally: an encoded word (=?utf-8?q?j=C3=B6rg?=) is no address, though a parser
+    # may decode it back.
+    assert f"<{to}>".encode() in raw
+    assert utf8_message(raw)["To"].addresses[0].addr_spec == to  # type: ignore[union-attr]
