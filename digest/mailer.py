@@ -232,11 +232,15 @@ class SmtpMailer:
         smtp = self._smtp
         if not (sender + recipient).isascii() and not smtp.has_extn("smtputf8"):
             # smtplib would raise SMTPNotSupportedError; say what it means and what to do.
-            which = recipient if not recipient.isascii() else sender
+            if not sender.isascii():  # every message would fail: the set-up is wrong
+                raise SmtpSetupError(
+                    f"{self._where()} does not offer SMTPUTF8, which the sender {sender} "
+                    "needs (its part before the @ is not ASCII); use an ASCII smtp.from"
+                )
             raise SmtpUtf8UnsupportedError(
-                f"{self._where()} does not offer SMTPUTF8, which the address {which} needs "
-                "(its part before the @ is not ASCII): send through a server that offers "
-                "SMTPUTF8 (RFC 6531), or subscribe an ASCII address"
+                f"{self._where()} does not offer SMTPUTF8, which the address {recipient} "
+                "needs (its part before the @ is not ASCII): send through a server that "
+                "offers SMTPUTF8 (RFC 6531), or subscribe an ASCII address"
             )
         try:
             refused = smtp.send_message(message, from_addr=sender, to_addrs=[recipient])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -262,7 +263,8 @@ def check_timezone(name: str) -> str:
 
 
 def check_email(email: str) -> str:
-    text = email.strip()
+    # NFC: "jörg" typed with a combining diaeresis is the same subscriber as "jörg".
+    text = unicodedata.normalize("NFC", email.strip())
     if not _EMAIL.fullmatch(text) or len(text) > 320:
         raise InvalidSubscriberError(f"not an email address: {email!r} (e.g. me@example.org)")
     try:  # a non-ASCII local part is fine (sent with SMTPUTF8); a broken IDN domain is not

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from digest.addresses import InvalidAddressError, WireAddress, wire_address
+from digest.mailer import SmtpMailer, SmtpSetupError
 from digest.render import Renderer, sample_digest
 from digest.subscribers import InvalidSubscriberError, check_email, get_subscriber
 from newsdigest.app import App
@@ -58,6 +59,7 @@ def test_unusable_addresses_are_refused(typed: str) -> None:
 def test_subscribers_add_takes_utf8_local_parts_and_refuses_broken_idn_domains() -> None:
     assert check_email("jörg@example.de") == "jörg@example.de"
     assert check_email("用户@例子.中国") == "用户@例子.中国"
+    assert check_email(DECOMPOSED) == "jörg@example.de"  # one spelling, one subscriber
     with pytest.raises(InvalidSubscriberError, match="internationalized domain"):
         check_email("jörg@例子..中国")
 
@@ -207,3 +209,20 @@ def test_digest_build_writes_the_eml_as_digest_send_addresses_it(
     # may decode it back.
     assert f"<{to}>".encode() in raw
     assert utf8_message(raw)["To"].addresses[0].addr_spec == to  # type: ignore[union-attr]
+
+
+def test_a_utf8_sender_without_smtputf8_is_a_setup_error() -> None:
+    """Every message would fail alike: the run stops instead of failing each subscriber."""
+    server = MailServer(enable_SMTPUTF8=False).start()
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "news@example.org", "ada@example.org", "x"
+    message.set_content("x")
+    try:
+        with (
+            SmtpMailer(server.options()) as mailer,
+            pytest.raises(SmtpSetupError, match=r"smtp\.from"),
+        ):
+            mailer.send(message, sender="новости@example.org", recipient="ada@example.org")
+    finally:
+        server.stop()
+    assert server.accepted == []
