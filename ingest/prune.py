@@ -11,8 +11,11 @@ entry that a feed has just listed stays long enough to reach a digest). With it 
 tags, MinHash bands, full-text record and search row (the database's triggers or
 generated column see to the last). Its (feed, key) stays behind as a tombstone, so a
 feed that still lists the entry does not bring it back (``store.save_entries`` skips
-tombstoned keys). A story that loses every article is removed; one that keeps some gets
-its size and representative recomputed. Digest history is untouched: deliveries keep
+tombstoned keys). A feed's key policy may later degrade from guids to links (then link
++ date: ``ingest.normalize.choose_key_policy``), and the feed's articles are re-keyed;
+a tombstone cannot be, having no article left, so it is written under the entry's key
+for every policy it may yet have. A story that loses every article is removed; one that
+keeps some gets its size and representative recomputed. Digest history is untouched: deliveries keep
 their story ids as plain data, not as references.
 """
 
@@ -37,6 +40,7 @@ from ingest.models import (
     Story,
     Tag,
 )
+from ingest.normalize import UNSTABLE_DATE_FLAGS, KeyPolicy, key_for_policy
 from ingest.store import lock_story_placement
 from ingest.stories import refresh_stories
 
@@ -80,8 +84,29 @@ def count_prunable(session: Session, *, cutoff: datetime) -> int:
     return session.scalar(select(func.count(Article.id)).where(_old(cutoff))) or 0
 
 
+def tombstone_keys(row: Any) -> list[str]:
+    """An article's key now and under each key policy its feed may degrade to."""
+    stable_date = not UNSTABLE_DATE_FLAGS.intersection(row.date_flags or ())
+    keys = [row.entry_key]
+    for policy in (KeyPolicy.LINK, KeyPolicy.LINK_DATE):
+        key = key_for_policy(
+            policy,
+            guid=row.guid,
+            link=row.url,
+            published=row.published_at if stable_date else None,
+            content_hash=row.content_hash,
+        )
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
 def _remember(session: Session, rows: Sequence[Any], now: datetime) -> None:
-    values = [{"feed_id": r.feed_id, "entry_key": r.entry_key, "pruned_at": now} for r in rows]
+    values = [
+        {"feed_id": r.feed_id, "entry_key": key, "pruned_at": now}
+        for r in rows
+        for key in tombstone_keys(r)
+    ]
     if not values:
         return
     dialect = session.get_bind().dialect.name
@@ -101,7 +126,17 @@ def prune_batch(
     # that this batch is about to remove.
     lock_story_placement(session)
     rows = session.execute(
-        select(Article.id, Article.feed_id, Article.entry_key, Article.story_id)
+        select(
+            Article.id,
+            Article.feed_id,
+            Article.entry_key,
+            Article.story_id,
+            Article.guid,
+            Article.url,
+            Article.published_at,
+            Article.date_flags,
+            Article.content_hash,
+        )
         .where(_old(cutoff))
         .order_by(Article.published_at, Article.id)
         .limit(limit)

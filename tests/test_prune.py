@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from digest.models import Delivery, Subscriber
 from ingest import store
-from ingest.models import Article, EntryTombstone, MinHashBand, Story, Tag
+from ingest.models import Article, EntryTombstone, Feed, MinHashBand, Story, Tag
 from ingest.prune import count_prunable, expire_tombstones, parse_age, prune_batch
 from tests.test_cli import run, write_config
 from tests.test_search import Item, search, store_feed, titles
@@ -114,7 +114,8 @@ def test_old_articles_go_and_stories_stay_consistent(engine: Engine) -> None:
         )
         old_feed = next(f.id for f in store.list_feeds(session) if f.url == OLD_FEED)
         assert {feed for feed, _ in tombstones} == {old_feed}
-        assert len(tombstones) == 2
+        # Each under its key now, its link, and its link + date (see the next test).
+        assert len(tombstones) == 2 * 3
     # The search index forgot them too (the republication still matches).
     assert titles(search(engine, "Cyclone")) == []
     assert [h.article.id for h in search(engine, "joint economic zone")] == [republished_id]
@@ -139,6 +140,27 @@ def test_a_pruned_entry_that_the_feed_still_lists_is_not_stored_again(engine: En
             session, [ALONE], outlet="Third", feed="https://third.example/f", now=NOW
         )
     assert stats.new == 1
+
+
+def test_a_pruned_entry_stays_pruned_when_its_feed_turns_to_keying_by_link(
+    engine: Engine,
+) -> None:
+    populate(engine)
+    with Session(engine) as session, session.begin():
+        prune_batch(session, cutoff=CUTOFF, now=NOW)
+    # The feed starts giving every item one guid: it is keyed by link from now on, and the
+    # two pruned entries it still lists come back under keys their tombstones must know.
+    same_guid = [
+        Item("one-guid", ORIGINAL.title, ORIGINAL.text, ORIGINAL.published, url(ORIGINAL)),
+        Item("one-guid", ALONE.title, ALONE.text, ALONE.published, url(ALONE)),
+        Item("one-guid", "Basra port reopens", "Ships returned to Umm Qasr.", NOW),
+    ]
+    with Session(engine) as session, session.begin():
+        stats = store_feed(session, same_guid, outlet="Old Outlet", feed=OLD_FEED, now=NOW)
+        policy = session.scalar(select(Feed.key_policy).where(Feed.url == OLD_FEED))
+    assert policy != "guid"
+    assert stats.new == 1
+    assert titles(search(engine, "Cyclone")) == []
 
 
 def test_digest_history_keeps_its_story_ids(engine: Engine) -> None:
@@ -191,7 +213,7 @@ def test_old_tombstones_are_forgotten(engine: Engine) -> None:
         prune_batch(session, cutoff=CUTOFF, now=OLD + timedelta(days=100))
     with Session(engine) as session, session.begin():
         assert expire_tombstones(session, before=OLD + timedelta(days=50)) == 0
-        assert expire_tombstones(session, before=NOW) == 2
+        assert expire_tombstones(session, before=NOW) == 2 * 3
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(EntryTombstone)) == 0
 
