@@ -36,6 +36,7 @@ _TAG = re.compile(r"[a-z]{2,3}(-[a-z0-9]{1,8})*", re.IGNORECASE)
 _NON_LANGUAGES = frozenset({"und", "mul", "zxx", "mis"})
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_language_tag(tag: str | None) -> str | None:
     """Return ``tag`` in canonical case (``pt-BR``, ``zh-Hant-TW``) or None if implausible.
 
@@ -43,6 +44,9 @@ def normalize_language_tag(tag: str | None) -> str | None:
     'en-US'
     >>> normalize_language_tag("english") is None
     True
+
+    Memoized: every entry of a feed declares the same few tags (a pure function of a
+    short string; the cache holds at most 1,024 of them).
     """
     if not tag:
         return None
