@@ -20,6 +20,7 @@ from ingest.dedupe import (
     DEFAULT_THRESHOLD,
     DedupeCandidate,
     DedupeKind,
+    KnownArticle,
     is_full_text,
     signature_to_bytes,
 )
@@ -317,12 +318,28 @@ def save_entries(
             ),
             new_rows,
         ).all()
+        row_of = dict(zip(new_keys, new_rows, strict=True))
+        # The stories this batch created hold only its articles: no need to read them back.
+        created: dict[int, list[KnownArticle]] = {}
         for article_id, key in inserted:
             tag_rows.extend(_tag_rows(article_id, unique[key][1]))
             candidate = unique[key][2]
             if candidate is not None:
                 resigned.append((article_id, candidate.signature))
-        refresh_stories(session, placement.story_ids, now=now)
+            row = row_of[key]
+            story_id = row["story_id"]
+            if story_id in placement.created:
+                created.setdefault(story_id, []).append(
+                    KnownArticle(
+                        article_id, story_id, None, "", (), row["published_at"], row["is_full"]
+                    )
+                )
+        refresh_stories(
+            session,
+            placement.story_ids,
+            now=now,
+            known={story_id: (members, now) for story_id, members in created.items()},
+        )
         joined = sum(kind is not DedupeKind.NEW_STORY for kind in placement.kinds)
     index_bands(session, resigned)
     insert_rows(session.connection(), Tag.__tablename__, _TAG_COLUMNS, tag_rows)

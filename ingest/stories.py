@@ -16,12 +16,13 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
@@ -82,6 +83,8 @@ class Placement:
 
     story_ids: tuple[int, ...]
     kinds: tuple[DedupeKind, ...]
+    #: The stories this placement created: their only members are articles of the batch.
+    created: frozenset[int] = frozenset()
 
 
 class _UnionFind:
@@ -320,7 +323,7 @@ def place_new_articles(
     for root, others in merged.items():
         session.execute(update(Article).where(Article.story_id.in_(others)).values(story_id=root))
         session.execute(delete(Story).where(Story.id.in_(others)))
-    return Placement(tuple(real.get(r, r) for r in roots), tuple(kinds))
+    return Placement(tuple(real.get(r, r) for r in roots), tuple(kinds), frozenset(real.values()))
 
 
 def index_bands(
@@ -371,14 +374,37 @@ def insert_rows(
 
 def json_text(value: object) -> str:
     """JSON as SQLAlchemy's JSON type writes it, for :func:`insert_rows`."""
+    if type(value) is list and all(type(item) is str for item in value):
+        # A list of strings (tags' evidence): the text json.dumps writes, without the
+        # encoder it builds on every call, which cost more than the encoding.
+        return "[" + ", ".join(map(encode_basestring_ascii, value)) + "]"
     return json.dumps(value)
 
 
-def refresh_stories(session: Session, story_ids: Iterable[int], *, now: datetime) -> None:
-    """Recompute the size and representative (earliest full version) of these stories."""
+#: A story's members (as :func:`choose_representative` needs them) and its first sighting.
+StoryMembers = tuple[Sequence[KnownArticle], datetime]
+
+
+def refresh_stories(
+    session: Session,
+    story_ids: Iterable[int],
+    *,
+    now: datetime,
+    known: Mapping[int, StoryMembers] | None = None,
+) -> None:
+    """Recompute the size and representative (earliest full version) of these stories.
+
+    ``known`` gives the members of stories the caller has just created and filled (every
+    member, as stored), so they need not be read back.
+    """
+    given = known or {}
     ids = sorted(set(story_ids))
     conn = session.connection()
-    for chunk in _chunks(ids):
+    values = [
+        _story_values(story_id, *given[story_id], now=now) for story_id in ids if story_id in given
+    ]
+    _update_stories(conn, values)
+    for chunk in _chunks([story_id for story_id in ids if story_id not in given]):
         members: defaultdict[int, list[KnownArticle]] = defaultdict(list)
         first_seen: dict[int, datetime] = {}
         rows = conn.execute(
@@ -397,30 +423,62 @@ def refresh_stories(session: Session, story_ids: Iterable[int], *, now: datetime
             seen = first_seen.get(row.story_id)
             if seen is None or row.first_seen_at < seen:
                 first_seen[row.story_id] = row.first_seen_at
-        values = [
-            {
-                "id": story_id,
-                "size": len(group),
-                "representative_id": choose_representative(group),
-                "first_seen_at": first_seen[story_id],
-                "updated_at": now,
-            }
-            for story_id, group in members.items()
-        ]
-        if not values:
-            continue
-        if conn.dialect.name == "postgresql":
-            # One statement rather than one per story (psycopg's executemany).
-            conn.exec_driver_sql(
-                "UPDATE stories SET representative_id = v.representative_id, size = v.size, "
-                "first_seen_at = v.first_seen_at, updated_at = v.updated_at "
-                "FROM unnest(%s::integer[], %s::integer[], %s::integer[], %s::timestamptz[], "
-                "%s::timestamptz[]) AS v (id, representative_id, size, first_seen_at, updated_at) "
-                "WHERE stories.id = v.id",
-                tuple(
-                    [v[name] for v in values]
-                    for name in ("id", "representative_id", "size", "first_seen_at", "updated_at")
-                ),
-            )
-        else:
-            session.execute(update(Story), values)
+        _update_stories(
+            conn,
+            [
+                _story_values(story_id, group, first_seen[story_id], now=now)
+                for story_id, group in members.items()
+            ],
+        )
+
+
+def _story_values(
+    story_id: int, members: Sequence[KnownArticle], first_seen: datetime, *, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": story_id,
+        "size": len(members),
+        "representative_id": choose_representative(members),
+        "first_seen_at": first_seen,
+        "updated_at": now,
+    }
+
+
+#: Core executemany of an UPDATE by primary key: the ORM's bulk update by primary key
+#: cost several times the statement on SQLite (values matched to the mapper per row).
+_UPDATE_STORY = (
+    update(Story.__table__)
+    .where(Story.__table__.c.id == bindparam("story_id"))
+    .values(
+        size=bindparam("new_size"),
+        representative_id=bindparam("new_representative_id"),
+        first_seen_at=bindparam("new_first_seen_at"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)
+
+
+def _update_stories(conn: Connection, values: Sequence[dict[str, Any]]) -> None:
+    if not values:
+        return
+    if conn.dialect.name == "postgresql":
+        # One statement rather than one per story (psycopg's executemany).
+        conn.exec_driver_sql(
+            "UPDATE stories SET representative_id = v.representative_id, size = v.size, "
+            "first_seen_at = v.first_seen_at, updated_at = v.updated_at "
+            "FROM unnest(%s::integer[], %s::integer[], %s::integer[], %s::timestamptz[], "
+            "%s::timestamptz[]) AS v (id, representative_id, size, first_seen_at, updated_at) "
+            "WHERE stories.id = v.id",
+            tuple(
+                [v[name] for v in values]
+                for name in ("id", "representative_id", "size", "first_seen_at", "updated_at")
+            ),
+        )
+    else:
+        conn.execute(
+            _UPDATE_STORY,
+            [{"story_id": v["id"], **{f"new_{k}": v[k] for k in _STORY_FIELDS}} for v in values],
+        )
+
+
+_STORY_FIELDS = ("size", "representative_id", "first_seen_at", "updated_at")

@@ -6,11 +6,13 @@ import itertools
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ingest import store
+from ingest.models import Story
 from ingest.pipeline import prepare
+from ingest.stories import refresh_stories
 from newsdigest.db import open_database
 from tests.conftest import SEEDS
 from tests.test_cli import SEED_TITLE
@@ -154,3 +156,41 @@ def test_nothing_to_look_up_is_no_query() -> None:
 
     for dialect in ("sqlite", "postgresql"):
         assert lookup_sql([DedupeCandidate(None, "", ())], 16, dialect) is None
+
+
+def test_new_stories_are_summed_up_as_a_fresh_read_would(engine: Engine) -> None:
+    # save_entries sums up the stories a batch creates from the rows it inserted, without
+    # reading them back; recomputing every story from the table must change nothing.
+    # The seed feed twice in one batch (the copy under other links and keys) makes new
+    # stories of two members each, whose representative is chosen among the batch's rows.
+    body = (SEEDS / "snapshots" / "peoples-dispatch.xml").read_bytes()
+    copy = body.replace(b"peoplesdispatch.org", b"mirror.example")
+    with Session(engine) as session, session.begin():
+        outlet = store.ensure_outlet(session, "mirror", now=NOW)
+        url = "https://mirror.example/feed.xml"
+        feed = store.add_feed(session, url, now=NOW, outlet_id=outlet.id)
+        entries = [
+            (f"{n}|{p.key}", p.entry, p.tags, p.candidate)
+            for n, doc in enumerate((body, copy))
+            for p in prepare(doc, {}, url, NOW, None).entries
+        ]
+        store.save_entries(session, feed_id=feed.id, outlet_id=outlet.id, entries=entries, now=NOW)
+    stories = Story.__table__
+
+    def summaries() -> list[tuple[int, int, int | None, datetime, datetime]]:
+        query = select(
+            stories.c.id,
+            stories.c.size,
+            stories.c.representative_id,
+            stories.c.first_seen_at,
+            stories.c.updated_at,
+        ).order_by(stories.c.id)
+        with Session(engine) as session:
+            return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
+
+    stored = summaries()
+    assert stored
+    assert all(size == 2 for _, size, _, _, _ in stored)
+    with Session(engine) as session, session.begin():
+        refresh_stories(session, [story_id for story_id, *_ in stored], now=NOW)
+    assert summaries() == stored
