@@ -6,17 +6,19 @@ Usage::
     hits[0].article.title, hits[0].rank, snippet_text(hits[0].snippet)
 
 One interface over two engines. The index is kept current by the database itself
-(migration 0005: FTS5 triggers on SQLite, a generated ``tsvector`` column on PostgreSQL),
-so storing, updating or deleting an article needs no call here. Both engines split
-words on Unicode boundaries and neither stems, so a query behaves alike on both: every
-word (or "quoted phrase") must occur, the title counts more than the text, and the rank
-is bm25 on SQLite and ``ts_rank`` on PostgreSQL (higher is better; comparable within one
-result list only). SQLite also folds diacritics ("economica" finds "económica");
-PostgreSQL would need the ``unaccent`` extension for that, which we do not require.
+(migration 0009: triggers into FTS5 on SQLite and into a ``tsvector`` column on
+PostgreSQL), so storing, updating or deleting an article needs no call here. Both index
+the same derived text (``ingest.search_text``: diacritics folded, runs of Chinese, Japanese,
+Korean, Thai... cut into bigrams), split it on Unicode word boundaries and neither
+stems, so a query behaves alike on both: every word (or "quoted phrase") must occur,
+the title counts more than the text, and the rank is bm25 on SQLite and ``ts_rank`` on
+PostgreSQL (higher is better; comparable within one result list only). Snippets are cut
+here, from the stored text, the same way for both engines.
 
-The user's text never reaches the query language: it is cut into words and phrases, and
-each is handed over as a quoted FTS5 string or a bound ``phraseto_tsquery`` argument, so
-quotes, ``*``, ``NEAR``, ``-`` or ``:`` are searched for, never interpreted.
+The user's text never reaches the query language: it is cut into words and phrases, each
+goes through ``search_text`` and is handed over as a quoted FTS5 string or a bound
+``phraseto_tsquery`` argument, so quotes, ``*``, ``NEAR``, ``-`` or ``:`` are searched
+for, never interpreted.
 """
 
 from __future__ import annotations
@@ -27,17 +29,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ingest.errors import IngestError
+from ingest.models import Article
 from ingest.records import ArticleInfo
+from ingest.search_text import (
+    MAX_INDEXED_CHARS,
+    SnippetPart,
+    is_single_no_space_char,
+    make_snippet,
+    search_text,
+)
 
-# Private-use characters mark matches inside snippets: they never occur in stored text
-# (feeds have no business sending them), unlike brackets or asterisks.
-_MARK_START = "\ue000"
-_MARK_STOP = "\ue001"
-_SNIPPET_WORDS = 24
+__all__ = [
+    "EmptyQueryError",
+    "IndexPhrase",
+    "SearchHit",
+    "SnippetPart",
+    "fts5_match_expression",
+    "include_object",
+    "index_phrases",
+    "parse_query",
+    "search_articles",
+    "snippet_text",
+]
+
 MAX_QUERY_CHARS = 1000
 MAX_QUERY_PHRASES = 32
 DEFAULT_LIMIT = 20
@@ -55,14 +73,6 @@ POSTGRES_INDEX = "ix_articles_search_vector"
 
 class EmptyQueryError(IngestError, ValueError):
     """The query has no word to search for."""
-
-
-@dataclass(frozen=True, slots=True)
-class SnippetPart:
-    """A piece of a snippet; ``match`` when it is one of the query's words."""
-
-    text: str
-    match: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +96,7 @@ def parse_query(query: str) -> tuple[str, ...]:
     unbalanced quote runs to the end. Pure: no database, no escaping yet.
     """
     # Control characters (NUL ends an FTS5 string; PostgreSQL refuses it), lone surrogates
-    # and private-use characters (our snippet marks) become spaces; format characters
+    # and private-use characters (no text of ours) become spaces; format characters
     # such as ZWNJ stay, Persian and Indic words need them.
     cleaned = "".join(
         " " if unicodedata.category(ch) in _DROPPED_CATEGORIES else ch
@@ -100,91 +110,96 @@ def parse_query(query: str) -> tuple[str, ...]:
     return tuple(phrases[:MAX_QUERY_PHRASES])
 
 
-def fts5_match_expression(phrases: Sequence[str]) -> str:
+@dataclass(frozen=True, slots=True)
+class IndexPhrase:
+    """A query phrase in the index's form; ``prefix`` for a lone no-space character."""
+
+    text: str
+    prefix: bool = False
+
+
+def index_phrases(phrases: Sequence[str]) -> tuple[IndexPhrase, ...]:
+    """The phrases as the index holds words: through ``search_text``, empty ones dropped.
+
+    A lone character of a script without word spaces ("伊") is indexed only inside
+    bigrams, so it is searched as their prefix.
+    """
+    out: list[IndexPhrase] = []
+    for phrase in phrases:
+        indexed = " ".join((search_text(phrase) or "").split())
+        if not _HAS_WORD.search(indexed):
+            continue
+        out.append(IndexPhrase(indexed, prefix=is_single_no_space_char(indexed)))
+    return tuple(out)
+
+
+def fts5_match_expression(phrases: Sequence[IndexPhrase]) -> str:
     """An FTS5 MATCH expression requiring every phrase, each as a literal string.
 
     Inside an FTS5 string only the double quote is special (doubled to escape it), so
-    no operator, column filter or prefix mark of the user's can take effect.
+    no operator, column filter or prefix mark of the user's can take effect; the only
+    ``*`` is ours, after a lone no-space character.
     """
-    return " ".join('"' + p.replace('"', '""') + '"' for p in phrases)
+    return " ".join(
+        '"' + p.text.replace('"', '""') + '"' + (" *" if p.prefix else "") for p in phrases
+    )
 
 
-def _parts(marked: str) -> tuple[SnippetPart, ...]:
-    out: list[SnippetPart] = []
-    for chunk in marked.split(_MARK_START):
-        match, stop, rest = chunk.partition(_MARK_STOP)
-        if stop:
-            out.append(SnippetPart(match, True))
-            chunk = rest
-        if chunk:
-            out.append(SnippetPart(chunk, False))
-    # ts_headline marks each word of a phrase apart; rejoin "a" " " "b" into one match.
-    merged: list[SnippetPart] = []
-    for part in out:
-        if merged and part.match and merged[-1].match:
-            merged[-1] = SnippetPart(merged[-1].text + part.text, True)
-        else:
-            merged.append(part)
-    return tuple(merged)
-
-
-def _search_sqlite(session: Session, phrases: Sequence[str], limit: int) -> list[Any]:
+def _search_sqlite(session: Session, phrases: Sequence[IndexPhrase], limit: int) -> list[Any]:
     title_weight, text_weight = _BM25_WEIGHTS
     return list(
         session.execute(
             text(
                 f"""
-                SELECT rowid AS id,
-                       -bm25(articles_fts, {title_weight}, {text_weight}) AS score,
-                       snippet(articles_fts, 1, :start, :stop, '…', {_SNIPPET_WORDS}) AS snip
+                SELECT rowid AS id, -bm25(articles_fts, {title_weight}, {text_weight}) AS score
                 FROM articles_fts
                 WHERE articles_fts MATCH :match
                 ORDER BY score DESC, rowid DESC
                 LIMIT :limit
                 """
             ),
-            {
-                "match": fts5_match_expression(phrases),
-                "start": _MARK_START,
-                "stop": _MARK_STOP,
-                "limit": limit,
-            },
+            {"match": fts5_match_expression(phrases), "limit": limit},
         ).all()
     )
 
 
-def _search_postgres(session: Session, phrases: Sequence[str], limit: int) -> list[Any]:
+def _search_postgres(session: Session, phrases: Sequence[IndexPhrase], limit: int) -> list[Any]:
     # Each phrase is a bound argument of phraseto_tsquery: PostgreSQL's own parser splits
-    # it exactly as it split the stored text, and no tsquery syntax is ever written.
-    query = " && ".join(f"phraseto_tsquery('simple', :p{i})" for i in range(len(phrases)))
-    params: dict[str, Any] = {f"p{i}": p for i, p in enumerate(phrases)}
+    # it exactly as it split the stored text, and no tsquery syntax of the user's is ever
+    # written. A prefix phrase is one character of a no-space script, which needs no
+    # quoting beyond quote_literal.
+    parts = [
+        f"to_tsquery('simple', quote_literal(:p{i}) || ':*')"
+        if p.prefix
+        else f"phraseto_tsquery('simple', :p{i})"
+        for i, p in enumerate(phrases)
+    ]
+    params: dict[str, Any] = {f"p{i}": p.text for i, p in enumerate(phrases)}
     params["limit"] = limit
-    params["options"] = (
-        f"StartSel={_MARK_START}, StopSel={_MARK_STOP}, MaxWords={_SNIPPET_WORDS}, "
-        f"MinWords={_SNIPPET_WORDS // 2}, ShortWord=0"
-    )
     return list(
         session.execute(
             text(
                 f"""
-                WITH q AS (SELECT {query} AS query),
-                hits AS (
-                    SELECT a.id, ts_rank(a.search_vector, q.query, 1) AS score
-                    FROM articles a, q
-                    WHERE a.search_vector @@ q.query
-                    ORDER BY score DESC, a.id DESC
-                    LIMIT :limit
-                )
-                SELECT hits.id, hits.score,
-                       ts_headline('simple', left(a.content_text, 100000), q.query, :options)
-                           AS snip
-                FROM hits JOIN articles a ON a.id = hits.id, q
-                ORDER BY hits.score DESC, hits.id DESC
+                WITH q AS (SELECT {" && ".join(parts)} AS query)
+                SELECT a.id, ts_rank(a.search_vector, q.query, 1) AS score
+                FROM articles a, q
+                WHERE a.search_vector @@ q.query
+                ORDER BY score DESC, a.id DESC
+                LIMIT :limit
                 """
             ),
             params,
         ).all()
     )
+
+
+def _texts(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    rows = session.execute(
+        select(Article.id, func.substr(Article.content_text, 1, MAX_INDEXED_CHARS)).where(
+            Article.id.in_(list(ids))
+        )
+    ).all()
+    return {row[0]: row[1] or "" for row in rows}
 
 
 def search_articles(session: Session, query: str, *, limit: int = DEFAULT_LIMIT) -> list[SearchHit]:
@@ -195,20 +210,23 @@ def search_articles(session: Session, query: str, *, limit: int = DEFAULT_LIMIT)
     from ingest.store import articles_by_ids  # the store imports nothing of ours
 
     phrases = parse_query(query)
-    if not phrases:
+    indexed = index_phrases(phrases)
+    if not indexed:
         raise EmptyQueryError(
             f"nothing to search for in {query!r}: give at least one word (letters or digits)"
         )
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        rows = _search_sqlite(session, phrases, limit)
+        rows = _search_sqlite(session, indexed, limit)
     elif dialect == "postgresql":
-        rows = _search_postgres(session, phrases, limit)
+        rows = _search_postgres(session, indexed, limit)
     else:
         raise IngestError(f"full-text search is not available on the {dialect} engine")
-    articles = articles_by_ids(session, [row.id for row in rows])
+    ids = [row.id for row in rows]
+    articles = articles_by_ids(session, ids)
+    texts = _texts(session, ids)
     return [
-        SearchHit(articles[row.id], float(row.score), _parts(row.snip or ""))
+        SearchHit(articles[row.id], float(row.score), make_snippet(texts[row.id], phrases))
         for row in rows
         if row.id in articles
     ]
