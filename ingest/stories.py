@@ -226,26 +226,34 @@ class _Index:
         self.bands = bands
         self.by_key: defaultdict[tuple[object, ...], list[KnownArticle]] = defaultdict(list)
 
-    def _keys(
+    def keys(
         self, url: str | None, fingerprint: str, signature: tuple[int, ...]
     ) -> list[tuple[object, ...]]:
+        """Index keys: ("u", url), ("f", fingerprint) and the (band, hash) pairs as they
+        are (two ints, so never equal to the other two kinds; no tuple built per band)."""
         keys: list[tuple[object, ...]] = []
         if url:
             keys.append(("u", url))
         if fingerprint:
             keys.append(("f", fingerprint))
         if signature:
-            keys.extend(("b", band, value) for band, value in _bands(signature, self.bands))
+            keys.extend(_bands(signature, self.bands))
         return keys
 
-    def add(self, known: KnownArticle) -> None:
-        for key in self._keys(known.url, known.fingerprint, known.signature):
-            self.by_key[key].append(known)
+    def add(self, known: KnownArticle, keys: list[tuple[object, ...]] | None = None) -> None:
+        """Index ``known`` (under ``keys`` when the caller has them already)."""
+        if keys is None:
+            keys = self.keys(known.url, known.fingerprint, known.signature)
+        by_key = self.by_key
+        for key in keys:
+            by_key[key].append(known)
 
-    def matches(self, candidate: DedupeCandidate) -> list[KnownArticle]:
+    def matches(self, keys: list[tuple[object, ...]]) -> list[KnownArticle]:
+        """The known articles under any of ``keys`` (a candidate's ``keys``)."""
         seen: dict[int, KnownArticle] = {}
-        for key in self._keys(candidate.url, candidate.fingerprint, candidate.signature):
-            for known in self.by_key.get(key, ()):
+        get = self.by_key.get
+        for key in keys:
+            for known in get(key, ()):
                 seen[known.id] = known
         return list(seen.values())
 
@@ -273,7 +281,8 @@ def place_new_articles(
     next_temp = -1
     for position, article in enumerate(articles):
         candidate = article.candidate or DedupeCandidate(None, "", ())
-        decision = classify(candidate, index.matches(candidate), threshold)
+        keys = index.keys(candidate.url, candidate.fingerprint, candidate.signature)
+        decision = classify(candidate, index.matches(keys), threshold)
         if decision.story_id is None:
             story = next_temp
             next_temp -= 1
@@ -295,7 +304,8 @@ def place_new_articles(
                 signature=candidate.signature,
                 published=article.published,
                 is_full=article.is_full,
-            )
+            ),
+            keys,
         )
     roots = [union.find(s) for s in provisional]
     # New stories for components that contain no stored story.

@@ -43,6 +43,7 @@ weigh other choices.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Sequence
 
 import numpy as np
@@ -182,14 +183,16 @@ def signature_of_lines(lines: list[list[str]], num_perm: int = DEFAULT_NUM_PERM)
     if not len(hashes):
         return ()
     a, b = _coefficients_for(num_perm)
-    # (num_perm, chunk) matrices; uint64 arithmetic wraps mod 2**64 by design. In-place
+    # (chunk, num_perm) matrices; uint64 arithmetic wraps mod 2**64 by design. In-place
     # operations: temporaries of this size cost more (page faults) than the arithmetic.
     # Chunks keep a huge text's matrix small (4 MB) instead of num_perm times its size.
+    # Shingles down the rows: the minimum over axis 0 is an element-wise minimum of whole
+    # rows, which numpy vectorizes better than one reduction per permutation.
     lowest: np.ndarray | None = None
     for start in range(0, len(hashes), _CHUNK):
-        permuted = np.multiply.outer(a, hashes[start : start + _CHUNK])
-        permuted += b[:, None]
-        row_min = permuted.min(axis=1)
+        permuted = np.multiply.outer(hashes[start : start + _CHUNK], a)
+        permuted += b
+        row_min = permuted.min(axis=0)
         lowest = row_min if lowest is None else np.minimum(lowest, row_min)
     assert lowest is not None
     # The shift is monotonic, so it is taken of each row's minimum rather than of every
@@ -210,12 +213,13 @@ def lsh_bands(signature: Sequence[int], bands: int = DEFAULT_BANDS) -> list[tupl
         raise ValueError(f"bands must divide the signature length: {len(signature)} % {bands} != 0")
     width = len(signature) // bands * 8
     # Each value as 8 little-endian bytes, all at once (the values are 32-bit, >= 0).
-    packed = np.asarray(signature, dtype="<u8").tobytes()
-    out: list[tuple[int, int]] = []
-    for band in range(bands):
-        digest = hashlib.blake2b(packed[band * width : (band + 1) * width], digest_size=8)
-        out.append((band, int.from_bytes(digest.digest(), "little", signed=True)))
-    return out
+    packed = signature_to_bytes(signature)
+    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+    return [
+        (band, from_bytes(blake2b(packed[start : start + width], digest_size=8).digest(),
+                          "little", signed=True))
+        for band, start in enumerate(range(0, len(packed), width))
+    ]  # fmt: skip
 
 
 def estimated_jaccard(sig_a: Sequence[int], sig_b: Sequence[int]) -> float:
@@ -238,9 +242,12 @@ def candidate_probability(jaccard: float, bands: int, rows: int) -> float:
 
 def signature_to_bytes(signature: Sequence[int]) -> bytes:
     """Pack a signature for storage: 8 bytes little-endian per value (1 KB for 128)."""
-    # One numpy conversion instead of a to_bytes per value (the same bytes; a value out of
-    # range raises OverflowError either way).
-    return np.asarray(signature, dtype="<u8").tobytes() if len(signature) else b""
+    # One struct.pack instead of a to_bytes per value (the same bytes, faster than numpy
+    # for 128 values); a value out of range raises OverflowError either way.
+    try:
+        return struct.pack(f"<{len(signature)}Q", *signature)
+    except struct.error as exc:
+        raise OverflowError(f"a signature value is not an unsigned 64-bit int: {exc}") from None
 
 
 def signature_from_bytes(data: bytes) -> tuple[int, ...]:
