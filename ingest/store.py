@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -247,16 +247,26 @@ def save_entries(
         unique.setdefault(chosen, (entry, tags, candidate))
     keys = list(unique)
     existing: dict[str, tuple[int, str]] = {}
+    tombstoned: set[str] = set()
     for start in range(0, len(keys), _IN_CHUNK):
         chunk = keys[start : start + _IN_CHUNK]
+        # Stored entries and tombstones in one statement (a tombstone row has no id).
         rows = session.execute(
-            select(Article.entry_key, Article.id, Article.content_hash).where(
-                Article.feed_id == feed_id, Article.entry_key.in_(chunk)
+            select(Article.entry_key, Article.id, Article.content_hash)
+            .where(Article.feed_id == feed_id, Article.entry_key.in_(chunk))
+            .union_all(
+                select(EntryTombstone.entry_key, null(), null()).where(
+                    EntryTombstone.feed_id == feed_id, EntryTombstone.entry_key.in_(chunk)
+                )
             )
         ).all()
-        existing.update({key: (article_id, digest) for key, article_id, digest in rows})
+        for key, article_id, digest in rows:
+            if article_id is None:
+                tombstoned.add(key)
+            else:
+                existing[key] = (article_id, digest)
     # Pruned entries the feed still lists stay pruned (ingest.prune keeps their keys).
-    for key in tombstoned_keys(session, feed_id, [k for k in keys if k not in existing]):
+    for key in tombstoned.difference(existing):
         del unique[key]
     new_keys: list[str] = []
     joined = 0
@@ -386,10 +396,11 @@ def _key_policy(session: Session, feed_id: int, entries: Sequence[EntryToStore])
     by link (then link + date) from now on, as FreshRSS does; the stored articles are
     re-keyed so that none of them comes back as new.
     """
-    feed = session.get(Feed, feed_id)
-    if feed is None:
+    # The one column, not the Feed (loading the whole row cost more than the rest here).
+    found = session.execute(select(Feed.key_policy).where(Feed.id == feed_id)).one_or_none()
+    if found is None:
         raise FeedNotFoundError(f"no feed with id {feed_id}")
-    current = KeyPolicy(feed.key_policy or KeyPolicy.GUID)
+    current = KeyPolicy(found.key_policy or KeyPolicy.GUID)
     if current is KeyPolicy.LINK_DATE or not entries:
         return current
     observed = [(e.guid, e.url) for e in entries]
@@ -407,6 +418,8 @@ def _key_policy(session: Session, feed_id: int, entries: Sequence[EntryToStore])
     if _DEGRADATION.index(decided) <= _DEGRADATION.index(current):
         return current
     _rekey(session, feed_id, decided)
+    feed = session.get(Feed, feed_id)
+    assert feed is not None  # read above, in this transaction
     feed.key_policy = str(decided)
     return decided
 
