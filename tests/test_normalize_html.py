@@ -176,3 +176,38 @@ def test_relative_urls_resolve_as_with_the_entrys_own_policy(
         for tag, value, quote, text in parts
     )
     assert sanitize_html(markup, base_url) == _sanitize_with_one_policy(markup, base_url)
+
+
+def _text_by_the_parser(markup: str) -> str:
+    """html_to_text as HTMLParser alone computes it (the reference for the fast path)."""
+    from ingest.normalize import html as module
+
+    parser = module._TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.parts)
+
+
+_PIECES = [
+    "<p>", "</p>", "<br>", "</br>", "<li>", "</li>", "<ul>", "</ul>", "<td>", "<tr>", "<b>",
+    "</b>", "<h2>", "<div>", "</div>", '<a href="https://e.example/?a=1&amp;b=2">', "</a>",
+    '<img src="x.jpg" alt="a &quot;b&quot;">', '<p title="1 > 0">', "<P>", "<script>",
+    "</script>", "<section>", "<!-- c -->", "&amp;", "&lt;", "&gt;", "&nbsp;", "&#1;",
+    "&#x80;", "&eacute", "&", "<", ">", " ", "\n", "text", "é", "語",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=30))
+def test_text_of_regular_markup_is_what_the_parser_finds(pieces: list[str]) -> None:
+    # Markup whose every "<" opens a regular tag of an allowed element (all of nh3's
+    # output) is read without HTMLParser; the text must be the parser's, character for
+    # character, and anything else must be left to the parser.
+    from ingest.normalize.html import _regular_text
+
+    markup = "".join(pieces)
+    for text in (markup, sanitize_html(markup, BASE)):
+        fast = _regular_text(text)
+        if fast is not None:
+            assert fast == _text_by_the_parser(text)
+    assert _regular_text(sanitize_html(markup, BASE)) is not None
