@@ -139,3 +139,25 @@ def test_fast_tokenizer_paths_find_what_the_full_pattern_finds(line: str) -> Non
         assert tokenize(folded) == expected
     else:  # no-space scripts are then split per character
         assert "".join(tokenize(folded)) == "".join(expected)
+
+
+_BOILERPLATE_WORDS = [
+    "share", "tweet", "this", "article", "on", "originally", "published", "first",
+    "appeared", "by", "the", "story", "was", "republished", "from", "read", "more",
+    "follow", "us", "@desk", "subscribe", "©", "(c)", "copyright", "all", "rights",
+    "reserved", "tags:", "advertisement", "leer", "más", "lire", "aussi", "publié",
+    "initialement", "leia", "mais", "news", "minister", "2025", "-", ",",
+]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_BOILERPLATE_WORDS), max_size=12))
+def test_boilerplate_split_matches_the_one_expression(words: list[str]) -> None:
+    # is_boilerplate tries the "^" patterns at the start only and searches the others; it
+    # must decide as one search of all the patterns did.
+    from ingest.dedupe.tokens import _BOILERPLATE, is_boilerplate
+
+    line = fold(" ".join(words))
+    tokens = tokenize(line)
+    expected = len(tokens) <= 16 and _BOILERPLATE.search(line) is not None
+    assert is_boilerplate(line, tokens) == expected

@@ -65,6 +65,16 @@ BOILERPLATE_PATTERNS: tuple[str, ...] = (
 )
 
 _BOILERPLATE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE_PATTERNS))
+# The same patterns in two parts: those anchored with "^" can only match at the start, so
+# they are tried there alone (``re.match``) and only the others are searched along the
+# line; ``_BOILERPLATE.search`` tried every alternative at every position.
+# tests/test_dedupe_fingerprint.py holds the split to the one expression.
+_BOILERPLATE_AT_START = re.compile(
+    "|".join(f"(?:{p})" for p in BOILERPLATE_PATTERNS if p.startswith("^"))
+)
+_BOILERPLATE_ANYWHERE = re.compile(
+    "|".join(f"(?:{p})" for p in BOILERPLATE_PATTERNS if not p.startswith("^"))
+)
 
 # Scripts written without spaces between words.
 _NO_SPACE_RANGES = (
@@ -174,7 +184,10 @@ def fold(text: str) -> str:
 
 def is_boilerplate(folded_line: str, tokens: list[str]) -> bool:
     """Whether a (folded) line is an outlet's wrapper rather than the story."""
-    return len(tokens) <= MAX_BOILERPLATE_TOKENS and bool(_BOILERPLATE.search(folded_line))
+    return len(tokens) <= MAX_BOILERPLATE_TOKENS and (
+        _BOILERPLATE_AT_START.match(folded_line) is not None
+        or _BOILERPLATE_ANYWHERE.search(folded_line) is not None
+    )
 
 
 def _weight(line: str, tokens: list[str]) -> int:
