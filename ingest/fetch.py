@@ -302,6 +302,26 @@ def _describe(exc: BaseException, options: FetchOptions) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: Feeds in progress at once in :meth:`Fetcher.fetch_many`, per global slot: enough to keep
+#: every slot busy while some wait for their domain's turn, few enough to bound memory.
+WINDOW_PER_SLOT = 4
+
+
+def interleave_by_domain(feeds: Iterable[FeedRef]) -> list[FeedRef]:
+    """The feeds round-robin over their registrable domains: each domain's first feed (in
+    order of the domains' first appearance), then each one's second, and so on."""
+    domains: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    ranked = []
+    for position, feed in enumerate(feeds):
+        domain = domain_key(feed.url)
+        order = domains.setdefault(domain, len(domains))
+        rank = seen[domain] = seen.get(domain, -1) + 1
+        ranked.append((rank, order, position, feed))
+    ranked.sort(key=lambda r: r[:3])
+    return [feed for *_, feed in ranked]
+
+
 class Fetcher:
     """Fetches feeds with one pooled client; results, never exceptions, per feed."""
 
@@ -394,14 +414,41 @@ class Fetcher:
                 response.aiter_bytes(),
             )
 
-    async def fetch_many(self, feeds: Iterable[FeedRef]) -> AsyncIterator[FetchResult]:
-        """Fetch every feed concurrently within the limits; yield results as they finish."""
-        tasks = [asyncio.create_task(self.fetch(feed)) for feed in feeds]
+    async def fetch_many(
+        self, feeds: Iterable[FeedRef], *, window: int | None = None
+    ) -> AsyncIterator[FetchResult]:
+        """Fetch every feed concurrently within the limits; yield results as they finish.
+
+        At most ``window`` feeds (default: four per global slot) are in progress or
+        finished but not yet taken at once, and more start only as results are taken: a
+        caller that stops taking (its parsers are behind) stops the fetching, so a cold
+        round of 10,000 feeds never holds 10,000 bodies. Feeds are taken round-robin over
+        their domains, so that a run of one outlet's feeds cannot fill the window while
+        the other outlets wait.
+        """
+        queue = iter(interleave_by_domain(feeds))
+        limit = max(1, window or WINDOW_PER_SLOT * self.options.concurrency)
+        finished: asyncio.Queue[asyncio.Task[FetchResult]] = asyncio.Queue()
+        active: set[asyncio.Task[FetchResult]] = set()
+
+        def top_up() -> None:
+            while len(active) < limit:
+                feed = next(queue, None)
+                if feed is None:
+                    return
+                task = asyncio.create_task(self.fetch(feed))
+                task.add_done_callback(finished.put_nowait)
+                active.add(task)
+
+        top_up()
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+            while active:
+                task = await finished.get()
+                active.discard(task)
+                top_up()
+                yield task.result()
         finally:
-            for task in tasks:
+            for task in active:
                 task.cancel()
 
     async def fetch(self, feed: FeedRef) -> FetchResult:

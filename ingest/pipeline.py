@@ -77,6 +77,10 @@ class PipelineOptions:
     #: entries: few transactions in a warm round, short ones in a cold round.
     batch_feeds: int = 500
     batch_entries: int = 2000
+    #: Fetched bodies that may wait for parsing and storing at once; past it, fetching
+    #: pauses. A few write batches' worth: the parse workers and the writer stay busy,
+    #: and memory stays bounded whatever the round's size.
+    max_unstored_bodies: int = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +412,12 @@ class Pipeline:
             warm.start()
         outcomes: list[FeedOutcome] = []
         ready: asyncio.Queue[_Fetched | None] = asyncio.Queue()
-        writer = asyncio.create_task(self._writer(ready, outlets, outcomes, on_result))
+        # Bodies fetched and not yet stored: each holds a place from its arrival until the
+        # writer has stored it, and with none free the round stops taking fetch results
+        # (and so stops fetching: `Fetcher.fetch_many`). Without it a cold round of 10,000
+        # feeds held most of its bodies and parsed entries at once (1.4 GB).
+        backlog = asyncio.Semaphore(max(1, self.options.max_unstored_bodies))
+        writer = asyncio.create_task(self._writer(ready, outlets, outcomes, on_result, backlog))
         parsing: set[asyncio.Task[None]] = set()
         fetch_options = replace(
             self.options.fetch, slowed_domains=self.options.fetch.slowed_domains | slowed
@@ -417,6 +426,7 @@ class Pipeline:
             async with Fetcher(fetch_options) as fetcher:
                 async for result in fetcher.fetch_many(feeds):
                     if result.status == FetchStatus.OK and result.body is not None:
+                        await _take_place(backlog, writer)
                         task = asyncio.create_task(
                             self._parse(result, outlets, executor, ready, warm)
                         )
@@ -487,7 +497,7 @@ class Pipeline:
         if prepared is not None and prepared.warning:
             log.info("feed %s parsed with a warning: %s", result.feed.url, prepared.warning)
         # The body is parsed: drop it so that a queue of waiting feeds holds no bodies.
-        ready.put_nowait(_Fetched(replace(result, body=None), prepared, parse_error))
+        ready.put_nowait(_Fetched(replace(result, body=None), prepared, parse_error, had_body=True))
 
     async def _writer(
         self,
@@ -495,9 +505,11 @@ class Pipeline:
         outlets: dict[int, OutletInfo | None],
         outcomes: list[FeedOutcome],
         on_result: Callable[[FeedOutcome], None] | None,
+        backlog: asyncio.Semaphore,
     ) -> None:
         """Store what arrives, a batch at a time: everything queued while the last batch
-        was being written, up to the batch limits. Batches form by themselves; no timer."""
+        was being written, up to the batch limits. Batches form by themselves; no timer.
+        Each stored body gives its place in the ``backlog`` back."""
         done = False
         while not done:
             first = await ready.get()
@@ -517,6 +529,9 @@ class Pipeline:
                 batch.append(item)
                 entries += item.entry_count
             stored = await asyncio.to_thread(self._store_batch, batch, outlets)
+            for item in batch:
+                if item.had_body:
+                    backlog.release()
             outcomes.extend(stored)
             if on_result is not None:
                 for outcome in stored:
@@ -652,6 +667,21 @@ class Pipeline:
         return outcomes
 
 
+async def _take_place(backlog: asyncio.Semaphore, writer: asyncio.Task[None]) -> None:
+    """Wait for a place in the backlog; raise the writer's error if it stopped instead (no
+    place would ever come free)."""
+    if not backlog.locked():
+        await backlog.acquire()
+        return
+    place = asyncio.ensure_future(backlog.acquire())
+    await asyncio.wait({place, writer}, return_when=asyncio.FIRST_COMPLETED)
+    if place.done():
+        return
+    place.cancel()
+    writer.result()  # the writer's own error
+    raise RuntimeError("the writer stopped before the round's bodies were stored")
+
+
 @dataclass(frozen=True, slots=True)
 class _Saved:
     """How many of a feed's entries were new, updated, or joined a stored story."""
@@ -668,6 +698,8 @@ class _Fetched:
     result: FetchResult
     prepared: PreparedFeed | None = None
     parse_error: str | None = None
+    #: It came with a body, and holds a place in the round's backlog until stored.
+    had_body: bool = False
 
     @property
     def entry_count(self) -> int:
