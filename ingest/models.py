@@ -69,6 +69,11 @@ class Feed(Base):
     #: Hashes of the items in the last body stored (8 bytes each, ingest.known_items): a
     #: changed body parses only the items that are new or edited.
     item_hashes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The last body's own polling hints (RSS <ttl>, sy:updatePeriod/sy:updateFrequency),
+    #: for the schedule when a fetch brings no body (a 304, an error).
+    ttl_minutes: Mapped[int | None] = mapped_column(Integer)
+    update_period: Mapped[str | None] = mapped_column(String(20))
+    update_frequency: Mapped[int | None] = mapped_column(Integer)
     #: How entries of this feed are keyed: "guid", "link" or "link+date".
     key_policy: Mapped[str] = mapped_column(String(16), default="guid")
     # Health.

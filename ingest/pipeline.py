@@ -332,11 +332,20 @@ def decide_record(
 ) -> FetchRecord:
     """What to record of this fetch, next due time included (a pure function of the fetch
     and the feed's past)."""
+    body = prepared.parsed_hints if prepared else None
+    hints = hints_from(body, result.headers, now)
+    if body is None:  # no body (a 304, an error): the last body's hints still hold
+        hints = replace(
+            hints,
+            ttl_minutes=facts.ttl_minutes,
+            update_period=facts.update_period,
+            update_frequency=facts.update_frequency,
+        )
     decision = next_due(
         ScheduleInput(
             now=now,
             feed_key=str(result.feed.id),
-            hints=hints_from(prepared.parsed_hints if prepared else None, result.headers, now),
+            hints=hints,
             entry_times=facts.entry_times,
             error_count=facts.error_count + 1 if error is not None else 0,
             retry_after=result.retry_after,
@@ -354,7 +363,19 @@ def decide_record(
         title=prepared.title if prepared else None,
         status=status,
         item_hashes=prepared.item_hashes if prepared else None,
+        body_hints=_storable_hints(body) if body is not None else None,
     )
+
+
+def _storable_hints(body: ParsedFeed) -> tuple[int | None, str | None, int | None]:
+    """The body's hints as the feeds table holds them: a value no column can hold (a ttl of
+    10^12 minutes, a 5 KB period) is dropped, not allowed to fail the feed's write."""
+
+    def small(value: int | None) -> int | None:
+        return value if value is not None and 0 <= value < 2**31 else None
+
+    period = body.update_period if body.update_period and len(body.update_period) <= 20 else None
+    return small(body.ttl_minutes), period, small(body.update_frequency)
 
 
 class Pipeline:

@@ -7,7 +7,6 @@ Usage::
         facts = round_facts(conn, [f.id for f in feeds], now=now)
         ...
         times = recent_entry_times(conn, ids)      # what the schedule needs of each feed
-        errors = error_counts(conn, ids)
         record_fetches(conn, [FetchRecord(...), ...])   # one executemany
 
 ``ingest.store`` writes entries (ORM, de-duplication); this module handles what every fetch
@@ -96,29 +95,47 @@ def round_facts(conn: Connection, feed_ids: Sequence[int], *, now: datetime) -> 
 
 @dataclass(frozen=True, slots=True)
 class ScheduleFacts:
-    """A feed's consecutive errors so far and the publication times of its recent entries."""
+    """A feed's consecutive errors so far, the publication times of its recent entries, and
+    the polling hints of its last body (for a fetch that brings none: a 304, an error)."""
 
     error_count: int
     entry_times: tuple[datetime, ...]
+    ttl_minutes: int | None = None
+    update_period: str | None = None
+    update_frequency: int | None = None
 
 
 def schedule_facts(conn: Connection, feed_ids: Sequence[int]) -> dict[int, ScheduleFacts]:
     """What the schedule needs of each feed's past (a removed feed: no errors, no entries)."""
-    errors = error_counts(conn, feed_ids)
+    rows = _feed_rows(conn, feed_ids)
     times = recent_entry_times(conn, feed_ids)
     return {
-        feed_id: ScheduleFacts(errors.get(feed_id, 0), times.get(feed_id, ()))
+        feed_id: ScheduleFacts(
+            rows[feed_id][0] if feed_id in rows else 0,
+            times.get(feed_id, ()),
+            *(rows[feed_id][1:] if feed_id in rows else ()),
+        )
         for feed_id in feed_ids
     }
 
 
-def error_counts(conn: Connection, feed_ids: Sequence[int]) -> dict[int, int]:
-    """Each feed's consecutive errors so far (a removed feed is absent)."""
-    counts: dict[int, int] = {}
+def _feed_rows(
+    conn: Connection, feed_ids: Sequence[int]
+) -> dict[int, tuple[int, int | None, str | None, int | None]]:
+    """Each feed's error count and stored body hints (a removed feed is absent)."""
+    found: dict[int, tuple[int, int | None, str | None, int | None]] = {}
     for chunk in _chunks(sorted(set(feed_ids))):
-        rows = conn.execute(select(Feed.id, Feed.error_count).where(Feed.id.in_(chunk)))
-        counts.update((feed_id, count or 0) for feed_id, count in rows)
-    return counts
+        rows = conn.execute(
+            select(
+                Feed.id,
+                Feed.error_count,
+                Feed.ttl_minutes,
+                Feed.update_period,
+                Feed.update_frequency,
+            ).where(Feed.id.in_(chunk))
+        )
+        found.update((row[0], (row[1] or 0, row[2], row[3], row[4])) for row in rows)
+    return found
 
 
 def _as_utc(value: Any) -> datetime:
@@ -190,6 +207,8 @@ class FetchRecord:
     status: str | None = None
     #: Hashes of the stored body's items, for the next fetch (kept with the validators).
     item_hashes: bytes | None = None
+    #: The body's own polling hints, when there was a parsed body (else the stored ones stay).
+    body_hints: tuple[int | None, str | None, int | None] | None = None
 
 
 def _status_text(record: FetchRecord) -> str:
@@ -222,6 +241,10 @@ def _params(record: FetchRecord, now: datetime) -> dict[str, Any]:
         "b_last_modified": result.last_modified,
         "b_body_hash": result.body_hash,
         "b_item_hashes": record.item_hashes,
+        "b_set_hints": record.body_hints is not None,
+        "b_ttl": record.body_hints[0] if record.body_hints else None,
+        "b_period": record.body_hints[1] if record.body_hints else None,
+        "b_frequency": record.body_hints[2] if record.body_hints else None,
         "b_title": record.title[:500] if record.title else None,
         "b_has_new": record.new_entries > 0,
     }
@@ -271,6 +294,13 @@ def _record_statement() -> Any:
                 "b_set_validators",
                 bindparam("b_item_hashes", type_=LargeBinary),
                 c.item_hashes,
+            ),
+            ttl_minutes=unless("b_set_hints", bindparam("b_ttl", type_=Integer), c.ttl_minutes),
+            update_period=unless(
+                "b_set_hints", bindparam("b_period", type_=String), c.update_period
+            ),
+            update_frequency=unless(
+                "b_set_hints", bindparam("b_frequency", type_=Integer), c.update_frequency
             ),
             title=case(
                 (or_(c.title.is_(None), c.title == ""), func.coalesce(title, c.title)),

@@ -188,6 +188,28 @@ def test_errors_back_off_and_one_success_resets(engine: Engine, httpserver: HTTP
     assert (feed.error_count, feed.failing_since, feed.last_error) == (0, None, None)
 
 
+def test_a_feeds_own_ttl_still_holds_after_a_304_and_after_an_error(
+    engine: Engine, httpserver: HTTPServer
+) -> None:
+    """The hints live in the body, which a 304 and a failed fetch do not bring."""
+    body = rss(("a", "First", "One.")).replace(b"<channel>", b"<channel><ttl>180</ttl>")
+    httpserver.expect_ordered_request("/feed").respond_with_data(
+        body, headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"}
+    )
+    httpserver.expect_ordered_request("/feed").respond_with_data("", status=304)
+    httpserver.expect_ordered_request("/feed").respond_with_data("down", status=500)
+    (feed_id,) = follow(engine, httpserver.url_for("/feed"))
+    waits = []
+    for _ in range(3):
+        run_round(engine)
+        with Session(engine) as session:
+            feed = store.get_feed(session, feed_id)
+        assert feed.next_due_at is not None
+        waits.append(feed.next_due_at - NOW)
+    # Never sooner than the three hours the feed asks for (the default interval is 1 h).
+    assert all(wait >= timedelta(hours=3) for wait in waits), waits
+
+
 def test_retry_after_is_never_fetched_earlier(engine: Engine, httpserver: HTTPServer) -> None:
     (feed_id,) = follow(engine, httpserver.url_for("/busy"))
     # Within fetch.max_retry_after_hours (24 h), from the fetcher's clock (the real one).

@@ -1,4 +1,4 @@
-"""feeds.item_hashes: the items of each feed's last body, so a changed body parses only its new items
+"""feeds.item_hashes: the items of each feed's last body, so a changed body parses its new ones
 
 Revision ID: 0008
 Revises: 0007
