@@ -2,7 +2,7 @@
 # bench_fetch.sh: newsdigest's fetch round against the `reader` library on the shared feed farm.
 #
 #   benchmarks/bench_fetch.sh                # N=1000, 3 repetitions
-#   N=10000 REPS=1 benchmarks/bench_fetch.sh
+#   N=10000 benchmarks/bench_fetch.sh       # one repetition, through compare_large.sh
 #
 # Runs ../shared/bench/compare.sh (see its README): for each side, a fresh work directory,
 # `feeds import` of the farm's OPML, then three timed `fetch --all` rounds (cold, warm, 10%

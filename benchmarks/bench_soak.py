@@ -13,9 +13,9 @@ count) and RSS, and reads the schedule-lag histogram from each daemon's /metrics
 it reports fetches/s, rounds, the lag from due to fetched per feed (p50/p95, from the
 database: last_fetched_at minus the moment the round marked it due), the claim lag of
 /metrics (bucket-interpolated), CPU % and the load average. RSS is the daemons' own
-processes at the start, a quarter in and at the end (a leak shows there); the parse
-workers start and stop with each batch, so the whole tree's RSS swings by their size
-from sample to sample: its peak is reported beside it.
+processes at the start, a quarter in and at the end (a leak shows there); the whole
+tree's RSS (the daemons' kept parse workers included) is reported beside it, with its
+peak.
 
     .venv/bin/python benchmarks/bench_soak.py                          # 10,000 feeds, 10 min a run
     .venv/bin/python benchmarks/bench_soak.py --feeds 1000 --seconds 120
@@ -135,8 +135,8 @@ def tree(pid: int) -> list[int]:
 
 def sample(pids: list[int]) -> tuple[float, float, float]:
     """CPU seconds used so far and RSS in MB, summed over the process trees, and the RSS
-    of the daemons' own processes (parse workers come and go with each batch; a leak
-    would show in the long-lived processes)."""
+    of the daemons' own processes (a leak shows there first; a replaced parse worker's
+    CPU time is in its parent's children's times)."""
     cpu = rss = main = 0.0
     for root in pids:
         for p in tree(root):
