@@ -74,6 +74,11 @@ class Feed(Base):
     ttl_minutes: Mapped[int | None] = mapped_column(Integer)
     update_period: Mapped[str | None] = mapped_column(String(20))
     update_frequency: Mapped[int | None] = mapped_column(Integer)
+    #: The rhythm of the feed's recent entries (ingest.schedule.EntryRhythm), refreshed when
+    #: a fetch stores or edits entries; NULL gaps: never summed up yet.
+    rhythm_gaps: Mapped[int | None] = mapped_column(Integer)
+    rhythm_median_seconds: Mapped[float | None] = mapped_column(Float)
+    rhythm_newest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: How entries of this feed are keyed: "guid", "link" or "link+date".
     key_policy: Mapped[str] = mapped_column(String(16), default="guid")
     # Health.

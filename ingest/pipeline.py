@@ -346,7 +346,7 @@ def decide_record(
             now=now,
             feed_key=str(result.feed.id),
             hints=hints,
-            entry_times=facts.entry_times,
+            rhythm=facts.rhythm,
             error_count=facts.error_count + 1 if error is not None else 0,
             retry_after=result.retry_after,
             gone=result.status == FetchStatus.GONE,
@@ -364,6 +364,7 @@ def decide_record(
         status=status,
         item_hashes=prepared.item_hashes if prepared else None,
         body_hints=_storable_hints(body) if body is not None else None,
+        rhythm=facts.rhythm if facts.rhythm_changed else None,
     )
 
 
@@ -605,7 +606,7 @@ class Pipeline:
         try:  # leave a trace on the feed (`feeds list`, `status`); its validators stay old
             with self._write_lock, Session(self.engine) as session, session.begin():
                 conn = session.connection()
-                facts = round_state.schedule_facts(conn, [item.result.feed.id])
+                facts = round_state.schedule_facts(conn, [item.result.feed.id], now=now)
                 record = decide_record(
                     item.result,
                     None,
@@ -654,7 +655,10 @@ class Pipeline:
         # After the entries (flushed): the schedule sees this round's new entries too.
         session.flush()
         conn = session.connection()
-        facts = round_state.schedule_facts(conn, ids)
+        # Feeds whose entries changed have their rhythm summed up anew; the rest (304s,
+        # most of a round) keep the stored one and read no articles.
+        changed = [i for i, stats in zip(ids, saved, strict=True) if stats.new or stats.updated]
+        facts = round_state.schedule_facts(conn, ids, now=now, refresh=changed)
         outcomes = []
         records = []
         for item, stats in zip(batch, saved, strict=True):

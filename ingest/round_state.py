@@ -6,7 +6,7 @@ Usage::
         conn = session.connection()
         facts = round_facts(conn, [f.id for f in feeds], now=now)
         ...
-        times = recent_entry_times(conn, ids)      # what the schedule needs of each feed
+        schedule = schedule_facts(conn, ids, now=now)  # what the schedule needs of each feed
         record_fetches(conn, [FetchRecord(...), ...])   # one executemany
 
 ``ingest.store`` writes entries (ORM, de-duplication); this module handles what every fetch
@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Connection,
+    Float,
     Integer,
     LargeBinary,
     String,
@@ -42,12 +43,15 @@ from sqlalchemy.types import UserDefinedType
 
 from ingest.models import Article, Feed, Outlet
 from ingest.records import OutletInfo
+from ingest.schedule import EntryRhythm, rhythm_of
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
 #: Bound the size of IN (...) lists; SQLite allows 32,766 variables.
 IN_CHUNK = 500
 #: How many of a feed's newest entries the schedule looks at.
 RECENT_ENTRIES = 20
+#: The rhythm of a feed with no entries.
+NO_ENTRIES = EntryRhythm(None, 0, None)
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
@@ -95,46 +99,84 @@ def round_facts(conn: Connection, feed_ids: Sequence[int], *, now: datetime) -> 
 
 @dataclass(frozen=True, slots=True)
 class ScheduleFacts:
-    """A feed's consecutive errors so far, the publication times of its recent entries, and
-    the polling hints of its last body (for a fetch that brings none: a 304, an error)."""
+    """A feed's consecutive errors so far, the rhythm of its recent entries, and the polling
+    hints of its last body (for a fetch that brings none: a 304, an error)."""
 
     error_count: int
-    entry_times: tuple[datetime, ...]
+    rhythm: EntryRhythm = NO_ENTRIES
     ttl_minutes: int | None = None
     update_period: str | None = None
     update_frequency: int | None = None
+    #: The rhythm was summed up anew from the entries (to be stored on the feed).
+    rhythm_changed: bool = False
 
 
-def schedule_facts(conn: Connection, feed_ids: Sequence[int]) -> dict[int, ScheduleFacts]:
-    """What the schedule needs of each feed's past (a removed feed: no errors, no entries)."""
+def schedule_facts(
+    conn: Connection, feed_ids: Sequence[int], *, now: datetime, refresh: Iterable[int] = ()
+) -> dict[int, ScheduleFacts]:
+    """What the schedule needs of each feed's past (a removed feed: no errors, no entries).
+
+    The rhythm of a feed's entries is the one stored on the feed, except for the feeds in
+    ``refresh`` (this fetch stored or edited entries) and those never summed up: theirs is
+    read from their newest entries (:func:`recent_entry_times`) and marked changed.
+    """
     rows = _feed_rows(conn, feed_ids)
-    times = recent_entry_times(conn, feed_ids)
-    return {
-        feed_id: ScheduleFacts(
-            rows[feed_id][0] if feed_id in rows else 0,
-            times.get(feed_id, ()),
-            *(rows[feed_id][1:] if feed_id in rows else ()),
+    stale = set(refresh) | {i for i, row in rows.items() if row.rhythm is None}
+    times = recent_entry_times(conn, sorted(stale)) if stale else {}
+    facts = {}
+    for feed_id in feed_ids:
+        row = rows.get(feed_id)
+        if row is None:
+            facts[feed_id] = ScheduleFacts(0)
+            continue
+        fresh = feed_id in stale
+        rhythm = rhythm_of(times.get(feed_id, ()), now) if fresh else row.rhythm
+        facts[feed_id] = ScheduleFacts(
+            row.error_count,
+            rhythm or NO_ENTRIES,
+            row.ttl_minutes,
+            row.update_period,
+            row.update_frequency,
+            rhythm_changed=fresh,
         )
-        for feed_id in feed_ids
-    }
+    return facts
 
 
-def _feed_rows(
-    conn: Connection, feed_ids: Sequence[int]
-) -> dict[int, tuple[int, int | None, str | None, int | None]]:
-    """Each feed's error count and stored body hints (a removed feed is absent)."""
-    found: dict[int, tuple[int, int | None, str | None, int | None]] = {}
+@dataclass(frozen=True, slots=True)
+class _FeedRow:
+    error_count: int
+    rhythm: EntryRhythm | None
+    ttl_minutes: int | None
+    update_period: str | None
+    update_frequency: int | None
+
+
+def _feed_rows(conn: Connection, feed_ids: Sequence[int]) -> dict[int, _FeedRow]:
+    """Each feed's error count, stored rhythm and body hints (a removed feed is absent)."""
+    found: dict[int, _FeedRow] = {}
+    newest = type_coerce(Feed.rhythm_newest_at, _RawDateTime()).label("newest")
     for chunk in _chunks(sorted(set(feed_ids))):
         rows = conn.execute(
             select(
                 Feed.id,
                 Feed.error_count,
+                Feed.rhythm_gaps,
+                Feed.rhythm_median_seconds,
+                newest,
                 Feed.ttl_minutes,
                 Feed.update_period,
                 Feed.update_frequency,
             ).where(Feed.id.in_(chunk))
         )
-        found.update((row[0], (row[1] or 0, row[2], row[3], row[4])) for row in rows)
+        for feed_id, errors, gaps, median, newest_at, ttl, period, frequency in rows:
+            rhythm = None
+            if gaps is not None:
+                rhythm = EntryRhythm(
+                    timedelta(seconds=median) if median is not None else None,
+                    gaps,
+                    _as_utc(newest_at) if newest_at is not None else None,
+                )
+            found[feed_id] = _FeedRow(errors or 0, rhythm, ttl, period, frequency)
     return found
 
 
@@ -209,6 +251,8 @@ class FetchRecord:
     item_hashes: bytes | None = None
     #: The body's own polling hints, when there was a parsed body (else the stored ones stay).
     body_hints: tuple[int | None, str | None, int | None] | None = None
+    #: The feed's entries summed up anew, when they were (else the stored rhythm stays).
+    rhythm: EntryRhythm | None = None
 
 
 def _status_text(record: FetchRecord) -> str:
@@ -241,6 +285,12 @@ def _params(record: FetchRecord, now: datetime) -> dict[str, Any]:
         "b_last_modified": result.last_modified,
         "b_body_hash": result.body_hash,
         "b_item_hashes": record.item_hashes,
+        "b_set_rhythm": record.rhythm is not None,
+        "b_rhythm_gaps": record.rhythm.gaps if record.rhythm else None,
+        "b_rhythm_median": record.rhythm.median_gap.total_seconds()
+        if record.rhythm and record.rhythm.median_gap is not None
+        else None,
+        "b_rhythm_newest": record.rhythm.newest if record.rhythm else None,
         "b_set_hints": record.body_hints is not None,
         "b_ttl": record.body_hints[0] if record.body_hints else None,
         "b_period": record.body_hints[1] if record.body_hints else None,
@@ -294,6 +344,19 @@ def _record_statement() -> Any:
                 "b_set_validators",
                 bindparam("b_item_hashes", type_=LargeBinary),
                 c.item_hashes,
+            ),
+            rhythm_gaps=unless(
+                "b_set_rhythm", bindparam("b_rhythm_gaps", type_=Integer), c.rhythm_gaps
+            ),
+            rhythm_median_seconds=unless(
+                "b_set_rhythm",
+                bindparam("b_rhythm_median", type_=Float),
+                c.rhythm_median_seconds,
+            ),
+            rhythm_newest_at=unless(
+                "b_set_rhythm",
+                bindparam("b_rhythm_newest", type_=c.rhythm_newest_at.type),
+                c.rhythm_newest_at,
             ),
             ttl_minutes=unless("b_set_hints", bindparam("b_ttl", type_=Integer), c.ttl_minutes),
             update_period=unless(

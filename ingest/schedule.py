@@ -110,6 +110,34 @@ class FeedHints:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryRhythm:
+    """What the schedule reads from a feed's recent entries, summed up (:func:`rhythm_of`).
+
+    Small enough to keep on the feed: a fetch that brings no new entry (a 304, most fetches)
+    decides from it without reading the feed's articles again.
+    """
+
+    #: The median gap between distinct entry times (None: no gap at all).
+    median_gap: timedelta | None
+    #: How many gaps there were (the median means little below ``min_gaps``).
+    gaps: int
+    #: The newest entry time (None: no entries).
+    newest: datetime | None
+
+
+def rhythm_of(entry_times: Sequence[datetime], now: datetime) -> EntryRhythm:
+    """Sum up the times of a feed's recent entries. Entries dated in the future are left
+    out: a feed that stamps items 2099 would otherwise look infinitely busy or quiet."""
+    times = sorted({t for t in entry_times if t <= now})
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    return EntryRhythm(
+        median_gap=statistics.median_low(gaps) if gaps else None,
+        gaps=len(gaps),
+        newest=times[-1] if times else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleInput:
     """The facts about one feed at the moment its next fetch is decided."""
 
@@ -120,6 +148,8 @@ class ScheduleInput:
     hints: FeedHints = FeedHints()
     #: Publication (or first-seen) times of the feed's recent new entries, any order.
     entry_times: Sequence[datetime] = ()
+    #: The same summed up (:func:`rhythm_of`); when given, ``entry_times`` is not read.
+    rhythm: EntryRhythm | None = None
     #: Consecutive failed fetches, this one included; 0 after a success.
     error_count: int = 0
     #: Not due before this instant (from a 429/503 Retry-After).
@@ -168,24 +198,15 @@ def _hint_floor(hints: FeedHints, now: datetime) -> tuple[timedelta, str]:
     return max(asks, key=lambda ask: ask[0])
 
 
-def _observed_interval(
-    entry_times: Sequence[datetime], now: datetime, min_gaps: int
-) -> timedelta | None:
-    """The median gap between distinct recent entries, stretched while the feed is silent.
-
-    Entries dated in the future are ignored: a feed that stamps items 2099 would
-    otherwise look infinitely busy or infinitely quiet.
-    """
-    times = sorted({t for t in entry_times if t <= now})
-    if len(times) < min_gaps + 1:
+def _observed_interval(rhythm: EntryRhythm, now: datetime, min_gaps: int) -> timedelta | None:
+    """The median gap between distinct recent entries, stretched while the feed is silent."""
+    if rhythm.median_gap is None or rhythm.newest is None or rhythm.gaps < min_gaps:
         return None
-    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    median = statistics.median_low(gaps)
     # The silence since the last entry is a lower bound on the gap now under way. Half
     # of it, rather than all, lets a feed that went quiet drift toward max_interval
     # while still noticing within a reasonable time that it came back.
-    silence = now - times[-1]
-    return max(median, silence / 2)
+    silence = now - rhythm.newest
+    return max(rhythm.median_gap, silence / 2)
 
 
 def _jitter_fraction(feed_key: str, salt: int, spread: float) -> float:
@@ -229,7 +250,8 @@ def next_due(facts: ScheduleInput, settings: ScheduleSettings | None = None) -> 
     if facts.gone:
         return ScheduleDecision(None, None, "gone (410): not fetched until re-enabled")
 
-    observed = _observed_interval(facts.entry_times, now, settings.min_gaps)
+    rhythm = facts.rhythm or rhythm_of(facts.entry_times, now)
+    observed = _observed_interval(rhythm, now, settings.min_gaps)
     if observed is None:
         interval = settings.default_interval
         why = "default interval"

@@ -9,12 +9,12 @@ from email.utils import format_datetime
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from ingest import round_state, store
 from ingest.fetch import FetchOptions
-from ingest.models import Article
+from ingest.models import Article, Feed
 from ingest.pipeline import Pipeline, PipelineOptions, RoundReport
 
 NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
@@ -208,6 +208,37 @@ def test_a_feeds_own_ttl_still_holds_after_a_304_and_after_an_error(
         waits.append(feed.next_due_at - NOW)
     # Never sooner than the three hours the feed asks for (the default interval is 1 h).
     assert all(wait >= timedelta(hours=3) for wait in waits), waits
+
+
+def test_a_304_decides_from_the_stored_rhythm_without_reading_the_feeds_entries(
+    engine: Engine, httpserver: HTTPServer
+) -> None:
+    items = "".join(
+        f"<item><guid>r{n}</guid><title>T{n}</title><link>https://news.example/r{n}</link>"
+        f"<pubDate>Fri, 10 Jan 2025 {10 + n // 3:02d}:{(n % 3) * 20:02d}:00 GMT</pubDate></item>"
+        for n in range(6)
+    )  # one entry every twenty minutes, the newest at 11:40
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>R</title>{items}'
+    httpserver.expect_ordered_request("/feed").respond_with_data(
+        body + "</channel></rss>", headers={"ETag": '"v1"'}, content_type="application/rss+xml"
+    )
+    httpserver.expect_ordered_request("/feed").respond_with_data("", status=304)
+    (feed_id,) = follow(engine, httpserver.url_for("/feed"))
+    run_round(engine)
+    with Session(engine) as session:
+        feed = session.get(Feed, feed_id)
+        assert feed is not None
+        assert (feed.rhythm_gaps, feed.rhythm_median_seconds) == (5, 1200.0)
+        first = store.get_feed(session, feed_id).next_due_at
+    # The entries go (as if pruned): a 304 that read them would fall back to the default
+    # hour; from the stored rhythm it still sees a feed publishing every twenty minutes.
+    with Session(engine) as session, session.begin():
+        session.execute(delete(Article).where(Article.feed_id == feed_id))
+    run_round(engine)
+    with Session(engine) as session:
+        second = store.get_feed(session, feed_id).next_due_at
+    assert first is not None and second is not None
+    assert second - NOW == first - NOW < timedelta(minutes=30)
 
 
 def test_retry_after_is_never_fetched_earlier(engine: Engine, httpserver: HTTPServer) -> None:

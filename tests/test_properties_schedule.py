@@ -21,7 +21,7 @@ from ingest.http_semantics import (
     parse_http_date,
     parse_retry_after,
 )
-from ingest.schedule import ScheduleInput, ScheduleSettings, hints_from, next_due
+from ingest.schedule import ScheduleInput, ScheduleSettings, hints_from, next_due, rhythm_of
 
 NOW = datetime(2025, 3, 30, 0, 59, 30, tzinfo=UTC)  # one DST change is seconds away in Europe
 SETTINGS = settings(max_examples=100, deadline=None)
@@ -139,3 +139,32 @@ def test_next_due_is_within_bounds_for_any_headers(
         assert decision.interval <= ceiling
         if wait_until is not None:
             assert decision.next_due_at >= wait_until
+
+
+_ENTRY_TIMES = st.lists(
+    st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2025, 6, 1)).map(
+        lambda d: d.replace(tzinfo=UTC)
+    ),
+    max_size=25,
+)
+
+
+@SETTINGS
+@given(times=_ENTRY_TIMES, later=st.integers(min_value=0, max_value=90 * 86400))
+def test_the_stored_rhythm_decides_as_the_entry_times_it_sums_up(
+    times: list[datetime], later: int
+) -> None:
+    """A fetch that brings no new entry decides from the feed's stored rhythm (summed up
+    when its entries last changed) as it would from the entries themselves, however much
+    later it comes: the silence since the newest entry keeps counting."""
+    stored = rhythm_of(times, NOW)
+    when = NOW + timedelta(seconds=later)
+    past = [t for t in times if t <= NOW]  # entries dated after the summing-up are left out
+    for errors in (0, 3):
+        from_times = next_due(
+            ScheduleInput(now=when, feed_key="7", entry_times=past, error_count=errors), BOUNDS
+        )
+        from_rhythm = next_due(
+            ScheduleInput(now=when, feed_key="7", rhythm=stored, error_count=errors), BOUNDS
+        )
+        assert from_rhythm == from_times
