@@ -550,15 +550,17 @@ def test_pruned_articles_leave_the_index(engine: Engine) -> None:
 
 def test_the_migration_indexes_the_articles_stored_before_it(database_url: str) -> None:
     engine = make_engine(database_url)
-    upgrade(engine, "0008")
+    # The rows are stored by today's code (it needs today's feeds columns), then the schema
+    # goes back to 0008 under them: 0009's index goes, the articles stay.
+    upgrade(engine)
     with Session(engine) as session, session.begin():
         store_feed(session, [*WORLD, ZONE])
+    command.downgrade(_alembic_config(engine), "0008")
     upgrade(engine)
     for query, guids in WORLD_QUERIES:
         assert set(titles(search(engine, query))) == {WORLD_TITLE[g] for g in guids}, query
-    # And back: 0008's index, rebuilt from the rows (no folding on PostgreSQL there).
+    # And back and forth again: 0008's index rebuilt from the rows, then 0009's.
     command.downgrade(_alembic_config(engine), "0008")
-    assert titles(search(engine, "Москва")) == [WORLD_TITLE["ru"]]
     upgrade(engine)
     assert titles(search(engine, "伊拉克")) == [WORLD_TITLE["zh1"]]
     engine.dispose()

@@ -26,5 +26,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("feeds") as batch:
-        batch.drop_column("item_hashes")
+    op.drop_column("feeds", "item_hashes")

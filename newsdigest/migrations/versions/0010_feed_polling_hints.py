@@ -22,14 +22,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("feeds") as batch:
-        batch.add_column(sa.Column("ttl_minutes", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("update_period", sa.String(length=20), nullable=True))
-        batch.add_column(sa.Column("update_frequency", sa.Integer(), nullable=True))
+    op.add_column("feeds", sa.Column("ttl_minutes", sa.Integer(), nullable=True))
+    op.add_column("feeds", sa.Column("update_period", sa.String(length=20), nullable=True))
+    op.add_column("feeds", sa.Column("update_frequency", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("feeds") as batch:
-        batch.drop_column("update_frequency")
-        batch.drop_column("update_period")
-        batch.drop_column("ttl_minutes")
+    op.drop_column("feeds", "update_frequency")
+    op.drop_column("feeds", "update_period")
+    op.drop_column("feeds", "ttl_minutes")

@@ -25,16 +25,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("feeds") as batch:
-        batch.add_column(sa.Column("rhythm_gaps", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("rhythm_median_seconds", sa.Float(), nullable=True))
-        batch.add_column(
-            sa.Column("rhythm_newest_at", ingest.orm.UTCDateTime(timezone=True), nullable=True)
-        )
+    op.add_column("feeds", sa.Column("rhythm_gaps", sa.Integer(), nullable=True))
+    op.add_column("feeds", sa.Column("rhythm_median_seconds", sa.Float(), nullable=True))
+    op.add_column(
+        "feeds", sa.Column("rhythm_newest_at", ingest.orm.UTCDateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("feeds") as batch:
-        batch.drop_column("rhythm_newest_at")
-        batch.drop_column("rhythm_median_seconds")
-        batch.drop_column("rhythm_gaps")
+    op.drop_column("feeds", "rhythm_newest_at")
+    op.drop_column("feeds", "rhythm_median_seconds")
+    op.drop_column("feeds", "rhythm_gaps")
