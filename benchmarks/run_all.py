@@ -489,7 +489,8 @@ def render_fetch(outcome: Outcome, spec: Spec) -> Section:
         "Wall time of whole processes (start-up included), median of the repetitions; "
         "ratio = newsdigest / reader (below 1: newsdigest is faster). The issue's other "
         "goal, a warm round of 10,000 feeds in under 5 s and 300 MB, needs "
-        "`N=10000 REPS=1 benchmarks/bench_fetch.sh`, which does not fit this run's budget."
+        "`N=10000 make bench-fetch`, which does not fit this run's budget: its latest run is "
+        "in [benchmarks-large.md](benchmarks-large.md)."
     )
     judged = {r.step: r for r in rounds if r.step in FETCH_GOALS}
     ratios = {s: r.product_s / r.reader_s for s, r in judged.items() if r.product_s and r.reader_s}
@@ -889,7 +890,8 @@ NOTES = """\
 - **Soak**: `newsdigest run` against the farm, sampled every few seconds (CPU and RSS of
   the process tree, the schedule lag histogram from `/metrics`); then one and two daemons
   on PostgreSQL. The issue's soak is 10,000 feeds for 10 minutes:
-  `.venv/bin/python benchmarks/bench_soak.py` (about 35 minutes for the three runs).
+  `make bench-soak` (about 35 minutes); its latest run is in
+  [benchmarks-large.md](benchmarks-large.md).
 """
 
 
