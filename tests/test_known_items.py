@@ -42,7 +42,7 @@ def rss(*items: str, channel: str = "<title>Outlet</title><ttl>30</ttl>") -> byt
 
 def item(n: int, text: str = "Summary") -> str:
     return (
-        f"<item><guid isPermaLink=\"false\">g-{n}</guid><title>Title {n} — Zürich</title>"
+        f'<item><guid isPermaLink="false">g-{n}</guid><title>Title {n} — Zürich</title>'
         f"<link>https://news.example/{n}</link><description><![CDATA[<p>{text} {n}"
         f" &amp; more</p>]]></description><pubDate>Fri, 10 Jan 2025 0{n % 10}:00:00 GMT"
         "</pubDate></item>"
