@@ -40,7 +40,7 @@ from ingest.models import (
     Story,
     Tag,
 )
-from ingest.normalize import UNSTABLE_DATE_FLAGS, KeyPolicy, key_for_policy
+from ingest.normalize import KeyPolicy, key_with_date_flags
 from ingest.store import lock_story_placement
 from ingest.stories import refresh_stories
 
@@ -86,14 +86,14 @@ def count_prunable(session: Session, *, cutoff: datetime) -> int:
 
 def tombstone_keys(row: Any) -> list[str]:
     """An article's key now and under each key policy its feed may degrade to."""
-    stable_date = not UNSTABLE_DATE_FLAGS.intersection(row.date_flags or ())
     keys = [row.entry_key]
     for policy in (KeyPolicy.LINK, KeyPolicy.LINK_DATE):
-        key = key_for_policy(
+        key = key_with_date_flags(
             policy,
             guid=row.guid,
             link=row.url,
-            published=row.published_at if stable_date else None,
+            published=row.published_at,
+            date_flags=row.date_flags or (),
             content_hash=row.content_hash,
         )
         if key not in keys:

@@ -26,7 +26,7 @@ from ingest.dedupe import (
 )
 from ingest.errors import FeedExistsError, FeedNotFoundError
 from ingest.models import Article, EntryTombstone, Feed, MinHashBand, Outlet, Story, Tag
-from ingest.normalize import UNSTABLE_DATE_FLAGS, KeyPolicy, choose_key_policy, key_for_policy
+from ingest.normalize import KeyPolicy, choose_key_policy, key_with_date_flags
 from ingest.records import (
     ArticleInfo,
     FeedInfo,
@@ -441,12 +441,12 @@ def _rekey(session: Session, feed_id: int, policy: KeyPolicy) -> None:
     taken: set[str] = set()
     changes = []
     for row in rows:
-        stable_date = not UNSTABLE_DATE_FLAGS.intersection(row.date_flags or ())
-        key = key_for_policy(
+        key = key_with_date_flags(
             policy,
             guid=row.guid,
             link=row.url,
-            published=row.published_at if stable_date else None,
+            published=row.published_at,
+            date_flags=row.date_flags or (),
             content_hash=row.content_hash,
         )
         if key in taken:

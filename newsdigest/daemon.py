@@ -46,6 +46,7 @@ from ingest.pipeline import ParsePool
 from newsdigest.app import App
 from newsdigest.config import Config, load_config
 from newsdigest.errors import ConfigError, NewsdigestError
+from newsdigest.heartbeat import heartbeat
 from newsdigest.metrics import Metrics
 
 log = logging.getLogger("newsdigest.daemon")
@@ -216,23 +217,18 @@ class Daemon:
     def _lease_heartbeat(self, lease: timedelta) -> Iterator[None]:
         """Renew this daemon's leases every third of a lease while a batch is worked on,
         so a slow batch is not taken over by another daemon while this one still works."""
-        done = threading.Event()
 
-        def beat() -> None:
-            while not done.wait(lease.total_seconds() / 3):
-                try:
-                    with self.app.session() as session, session.begin():
-                        store.renew_leases(session, owner=self.owner, now=self.clock(), lease=lease)
-                except Exception:  # the next beat tries again; expiry is the fallback
-                    log.warning("could not renew leases", exc_info=True)
+        def renew() -> None:
+            with self.app.session() as session, session.begin():
+                store.renew_leases(session, owner=self.owner, now=self.clock(), lease=lease)
 
-        thread = threading.Thread(target=beat, name="lease-heartbeat", daemon=True)
-        thread.start()
-        try:
+        with heartbeat(
+            renew,
+            every=lease.total_seconds() / 3,
+            name="lease-heartbeat",
+            failure="could not renew leases",
+        ):
             yield
-        finally:
-            done.set()
-            thread.join()
 
     def digest_tick(self) -> None:
         from newsdigest.send_job import send_digests

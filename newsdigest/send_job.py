@@ -28,7 +28,6 @@ import logging
 import os
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -75,6 +74,7 @@ from newsdigest.digest_job import (
     region_resolver,
 )
 from newsdigest.errors import NewsdigestError
+from newsdigest.heartbeat import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -515,23 +515,19 @@ def _claim_heartbeat(app: App, worker: str, lease: timedelta) -> Iterator[None]:
     and send the same digest again. A beat that fails is logged and the next one tries;
     should the lease run out anyway, the check before each send stops this sender.
     """
-    done = threading.Event()
 
-    def beat() -> None:
-        while not done.wait(lease.total_seconds() / 3):
-            try:
-                with app.session() as session, session.begin():
-                    ledger.renew_claims(session, worker=worker, now=app.clock(), lease=lease)
-            except Exception:  # expiry, then confirm() before the send, is the fallback
-                log.warning("could not renew the delivery claims of %s", worker, exc_info=True)
+    def renew() -> None:
+        with app.session() as session, session.begin():
+            ledger.renew_claims(session, worker=worker, now=app.clock(), lease=lease)
 
-    thread = threading.Thread(target=beat, name="delivery-claim-heartbeat", daemon=True)
-    thread.start()
-    try:
+    # A failed beat: expiry, then confirm() before the send, is the fallback.
+    with heartbeat(
+        renew,
+        every=lease.total_seconds() / 3,
+        name="delivery-claim-heartbeat",
+        failure=f"could not renew the delivery claims of {worker}",
+    ):
         yield
-    finally:
-        done.set()
-        thread.join()
 
 
 def _resume_claims(run: _Run, only: int | None, report: Callable[[SendOutcome], None]) -> int:

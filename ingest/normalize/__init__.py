@@ -26,6 +26,7 @@ from ingest.normalize.keys import (
     choose_key_policy,
     entry_key,
     key_for_policy,
+    key_with_date_flags,
 )
 from ingest.normalize.language import detect_language, normalize_language_tag
 from ingest.normalize.urls import MAX_URL_CHARS, TRACKING_PARAMS, canonical_url
@@ -52,6 +53,7 @@ __all__ = [
     "entry_key",
     "html_to_text",
     "key_for_policy",
+    "key_with_date_flags",
     "normalize_dates",
     "normalize_entry",
     "normalize_language_tag",

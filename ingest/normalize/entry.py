@@ -9,13 +9,12 @@ from datetime import datetime, timedelta
 
 from ingest.normalize.dates import (
     DEFAULT_MAX_SKEW,
-    UNSTABLE_DATE_FLAGS,
     DateFlag,
     normalize_dates,
 )
 from ingest.normalize.errors import InvalidURLError
 from ingest.normalize.html import MAX_HTML_CHARS, html_to_text, sanitize_html
-from ingest.normalize.keys import KeyPolicy, entry_key, key_for_policy
+from ingest.normalize.keys import KeyPolicy, entry_key, key_with_date_flags
 from ingest.normalize.language import detect_language, normalize_language_tag
 from ingest.normalize.text import cap, one_line, scrub
 from ingest.normalize.urls import canonical_url
@@ -85,15 +84,14 @@ class NormalizedEntry:
         return entry_key(self.guid, self.url, self.content_hash)
 
     def key_for(self, policy: KeyPolicy) -> str:
-        """The entry's key under the feed's ``policy`` (see ``keys.key_for_policy``)."""
-        # Only a date the feed gave, and kept, is stable from one fetch to the next.
-        unstable = UNSTABLE_DATE_FLAGS.intersection(self.date_flags)
-        published = None if unstable else self.published
-        return key_for_policy(
+        """The entry's key under the feed's ``policy`` (see ``keys.key_for_policy``); only a
+        date the feed gave, and kept, is stable from one fetch to the next."""
+        return key_with_date_flags(
             policy,
             guid=self.guid,
             link=self.url,
-            published=published,
+            published=self.published,
+            date_flags=self.date_flags,
             content_hash=self.content_hash,
         )
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+
+from ingest.normalize.dates import UNSTABLE_DATE_FLAGS
 
 #: Keys longer than this are replaced by ``<prefix>#<sha256 hex>`` so they fit an index.
 MAX_KEY_CHARS = 512
@@ -66,6 +68,28 @@ def key_for_policy(
     if policy is KeyPolicy.LINK_DATE and link and link.strip() and published is not None:
         return _bounded("d", f"{link.strip()}|{published.isoformat()}")
     return entry_key(None, link, content_hash)
+
+
+def key_with_date_flags(
+    policy: KeyPolicy,
+    *,
+    guid: str | None,
+    link: str | None,
+    published: datetime | None,
+    date_flags: Iterable[str],
+    content_hash: str,
+) -> str:
+    """:func:`key_for_policy` of an entry whose date the normalizer may have supplied: a date
+    flagged unstable (a first-seen time, a clamped future date) changes from one fetch to
+    the next, so it is left out of the key."""
+    stable = not UNSTABLE_DATE_FLAGS.intersection(date_flags)
+    return key_for_policy(
+        policy,
+        guid=guid,
+        link=link,
+        published=published if stable else None,
+        content_hash=content_hash,
+    )
 
 
 def _bounded(prefix: str, value: str) -> str:
