@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,8 +46,25 @@ class Outlet(Base):
     full_text: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+#: Few feeds have these set at a time, and rounds look them up on every batch: the
+#: domains a server slowed down, and a daemon's leases when it renews them.
+_RETRY_SET = text("retry_after_at IS NOT NULL")
+_LEASED = text("lease_owner IS NOT NULL")
+
+
 class Feed(Base):
     __tablename__ = "feeds"
+    __table_args__ = (
+        Index(
+            "ix_feeds_retry_after_at",
+            "retry_after_at",
+            postgresql_where=_RETRY_SET,
+            sqlite_where=_RETRY_SET,
+        ),
+        Index(
+            "ix_feeds_lease_owner", "lease_owner", postgresql_where=_LEASED, sqlite_where=_LEASED
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     outlet_id: Mapped[int | None] = mapped_column(
