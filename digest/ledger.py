@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -327,6 +327,16 @@ def renew_claims(session: Session, *, worker: str, now: datetime, lease: timedel
     return changed or 0
 
 
+def _still_owned(claim: Claim) -> tuple[Any, ...]:
+    """The row is still this claim's: being sent, by its worker, in the same attempt."""
+    return (
+        Delivery.id == claim.delivery_id,
+        Delivery.status == "sending",
+        Delivery.claimed_by == claim.worker,
+        Delivery.attempts == claim.attempt,
+    )
+
+
 def confirm(session: Session, claim: Claim, *, now: datetime, lease: timedelta) -> bool:
     """Just before the message goes to the server: is the claim still ours and live?
 
@@ -335,13 +345,7 @@ def confirm(session: Session, claim: Claim, *, now: datetime, lease: timedelta) 
     """
     changed = session.execute(
         update(Delivery)
-        .where(
-            Delivery.id == claim.delivery_id,
-            Delivery.status == "sending",
-            Delivery.claimed_by == claim.worker,
-            Delivery.attempts == claim.attempt,
-            Delivery.lease_expires_at >= now,
-        )
+        .where(*_still_owned(claim), Delivery.lease_expires_at >= now)
         .values(lease_expires_at=now + lease)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -352,12 +356,7 @@ def _finish(session: Session, claim: Claim, now: datetime, **values: object) -> 
     """Update a claimed row if this sender still owns it; False: the lease was lost."""
     changed = session.execute(
         update(Delivery)
-        .where(
-            Delivery.id == claim.delivery_id,
-            Delivery.status == "sending",
-            Delivery.claimed_by == claim.worker,
-            Delivery.attempts == claim.attempt,
-        )
+        .where(*_still_owned(claim))
         .values(updated_at=now, **values)
         .execution_options(synchronize_session=False)
     ).rowcount

@@ -138,8 +138,6 @@ class PreparedFeed:
     warning: str | None = None
     #: Every item's hash, stored for the next fetch (``ingest.known_items``).
     item_hashes: bytes | None = None
-    #: Items left out because the last stored body had them.
-    known_items: int = 0
 
 
 def prepare(
@@ -149,11 +147,11 @@ def prepare(
     now: datetime,
     outlet_country: str | None,
     rules: TagRules | None = None,
-    known_items: bytes | None = None,
+    known_hashes: bytes | None = None,
 ) -> PreparedFeed:
     """Parse, normalize and tag one feed body; a pure function of its inputs.
 
-    ``known_items`` holds the item hashes of the feed's last stored body: those items are
+    ``known_hashes`` holds the item hashes of the feed's last stored body: those items are
     left out unparsed (``ingest.known_items``), since the store would find them unchanged.
     """
     # Imported here: a round of 304s never needs them (and `fetch` starts faster).
@@ -164,7 +162,7 @@ def prepare(
     from ingest.stories import dedupe_text
     from ingest.tagging import tag_article
 
-    parsed = parse_feed(body, headers, url, unpack(known_items))
+    parsed = parse_feed(body, headers, url, unpack(known_hashes))
     entries = []
     for raw in parsed.entries:
         entry = normalize_entry(raw, feed_url=url, feed_language=parsed.language, now=now)
@@ -187,7 +185,6 @@ def prepare(
         parsed_hints=hints_only,
         warning=parsed.warning,
         item_hashes=parsed.item_hashes,
-        known_items=parsed.known_items,
     )
 
 

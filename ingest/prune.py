@@ -40,8 +40,8 @@ from ingest.models import (
     Story,
     Tag,
 )
-from ingest.normalize import KeyPolicy, key_with_date_flags
-from ingest.store import lock_story_placement
+from ingest.normalize import KeyPolicy
+from ingest.store import lock_story_placement, stored_entry_key
 from ingest.stories import refresh_stories
 
 #: Articles removed per transaction: short transactions keep feeds flowing meanwhile.
@@ -88,14 +88,7 @@ def tombstone_keys(row: Any) -> list[str]:
     """An article's key now and under each key policy its feed may degrade to."""
     keys = [row.entry_key]
     for policy in (KeyPolicy.LINK, KeyPolicy.LINK_DATE):
-        key = key_with_date_flags(
-            policy,
-            guid=row.guid,
-            link=row.url,
-            published=row.published_at,
-            date_flags=row.date_flags or (),
-            content_hash=row.content_hash,
-        )
+        key = stored_entry_key(policy, row)
         if key not in keys:
             keys.append(key)
     return keys

@@ -424,6 +424,19 @@ def _key_policy(session: Session, feed_id: int, entries: Sequence[EntryToStore])
     return decided
 
 
+def stored_entry_key(policy: KeyPolicy, row: Any) -> str:
+    """A stored article's key under ``policy``, from its row (guid, url, published_at,
+    date_flags, content_hash): what the feed's next fetch would key it by."""
+    return key_with_date_flags(
+        policy,
+        guid=row.guid,
+        link=row.url,
+        published=row.published_at,
+        date_flags=row.date_flags or (),
+        content_hash=row.content_hash,
+    )
+
+
 def _rekey(session: Session, feed_id: int, policy: KeyPolicy) -> None:
     """Give a feed's stored articles their key under a new policy (first one wins a clash)."""
     rows = session.execute(
@@ -441,14 +454,7 @@ def _rekey(session: Session, feed_id: int, policy: KeyPolicy) -> None:
     taken: set[str] = set()
     changes = []
     for row in rows:
-        key = key_with_date_flags(
-            policy,
-            guid=row.guid,
-            link=row.url,
-            published=row.published_at,
-            date_flags=row.date_flags or (),
-            content_hash=row.content_hash,
-        )
+        key = stored_entry_key(policy, row)
         if key in taken:
             continue
         taken.add(key)

@@ -388,6 +388,22 @@ def cli_env() -> dict[str, str]:
     return {**os.environ, "NEWSDIGEST_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
 
 
+def run_senders(config: Path, count: int, timeout: float) -> list[tuple[int, str, str]]:
+    """Run ``count`` `digest send` processes at once; each one's exit code, stdout, stderr."""
+    runs = [
+        subprocess.Popen(
+            cli(config, "digest", "send"),
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    outputs = [p.communicate(timeout=timeout) for p in runs]
+    return [(p.returncode, out, err) for p, (out, err) in zip(runs, outputs, strict=True)]
+
+
 def test_a_restart_of_the_sending_process_between_attempts(tmp_path: Path) -> None:
     server = MailServer(Handler(faults=["hang"], fault_at="DATA")).start()
     url = f"sqlite:///{tmp_path / 'db'}"
@@ -432,24 +448,10 @@ def test_two_processes_never_send_the_same_digest(tmp_path: Path, database_url: 
     emails = seed_subscribers(database_url, 40)
     config = write_config(tmp_path, database_url, server.port)
     try:
-        runs = [
-            subprocess.Popen(
-                cli(config, "digest", "send"),
-                env=cli_env(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(2)
-        ]
-        results = [(p.wait(120), p.stderr.read() if p.stderr else "") for p in runs]
-        for p in runs:
-            for stream in (p.stdout, p.stderr):
-                if stream:
-                    stream.close()
+        results = run_senders(config, 2, timeout=120)
     finally:
         server.stop()
-    assert [code for code, _ in results] == [0, 0], results
+    assert [code for code, _, _ in results] == [0, 0], results
     assert by_recipient(server.accepted) == dict.fromkeys(emails, 1)
 
 

@@ -28,6 +28,7 @@ from tests.test_send import (
     cli_env,
     deliveries,
     open_app,
+    run_senders,
     seed_subscribers,
     write_config,
 )
@@ -122,17 +123,7 @@ def test_two_senders_and_a_server_slower_than_the_lease_send_each_digest_once(
     emails = seed_subscribers(database_url, 4)
     config = write_config(tmp_path, database_url, server.port, lease_seconds=1)
     try:
-        runs = [
-            subprocess.Popen(
-                cli(config, "digest", "send"),
-                env=cli_env(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(2)
-        ]
-        results = [(p.wait(300), *p.communicate()) for p in runs]
+        results = run_senders(config, 2, timeout=300)
     finally:
         server.stop()
     assert [code for code, _, _ in results] == [0, 0], results
