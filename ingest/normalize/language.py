@@ -1,8 +1,8 @@
 """An entry's language: the feed's declaration when it is a plausible tag, else detected.
 
 Detection is py3langid (a maintained fork of langid.py: 139 languages, offline, a few
-hundred microseconds per text). Its model takes about 0.6 s to load, so it is loaded on
-first use and kept; importing this module stays cheap.
+hundred microseconds per text). Its model is loaded on first use and kept (from a
+decompressed copy: `langid_model`); importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import re
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from py3langid.langid import LanguageIdentifier
+
+from ingest.normalize.langid_model import load_identifier
 
 #: Detected languages below this probability are reported as unknown (None). py3langid's
 #: probabilities are calibrated by text length, so a two-word title rarely reaches it.
@@ -71,7 +73,7 @@ def normalize_language_tag(tag: str | None) -> str | None:
 @functools.cache
 def _identifier() -> LanguageIdentifier:
     # Loaded once per process; read-only afterwards, so sharing it is safe.
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    return load_identifier(norm_probs=True)
 
 
 def detect_language(text: str, declared: str | None = None) -> str | None:
