@@ -130,9 +130,12 @@ def lookup_sql(
     Written as driver SQL: SQLAlchemy's statement building and result processing took
     several times longer than the database's work, and this runs for every feed (and,
     for a daemon placing one article, is the whole lookup). One statement is one round
-    trip. On PostgreSQL the text never changes (arrays carry the values), so psycopg
-    prepares it after a few uses and planning the 16-way match is paid once per
-    connection; on SQLite, planning is cheap and the band matches are
+    trip. On PostgreSQL the articles are read by ``id = ANY(ARRAY(...))``, an index
+    search of the primary key whatever the planner thinks of the union's size (as
+    ``id IN (...)`` it estimated the band arm at its LIMIT, 2,000 rows, and hashed the
+    union against a sequential scan of every article: one whole-table scan per stored
+    feed, which made a cold round quadratic). :func:`_lookup` runs it unprepared (see
+    there). On SQLite, planning is cheap and the band matches are
     ``(band = b AND hash IN (...)) OR ...``, each arm an index search (a row-value IN
     over pairs made SQLite scan the whole table); band values are integers we computed,
     written inline by ``int()``.
@@ -159,7 +162,8 @@ def lookup_sql(
         )
         bands_of = [band for band, _ in pairs]
         hashes = [value for _, value in pairs]
-        return select_articles.format(ids), (urls, fingerprints, bands_of, hashes)
+        by_id = select_articles.replace("id IN ({})", "id = ANY(ARRAY({}))")
+        return by_id.format(ids), (urls, fingerprints, bands_of, hashes)
     parts: list[str] = []
     params: list[object] = []
     for column, values in (("url", urls), ("fingerprint", fingerprints)):
@@ -205,7 +209,7 @@ def _lookup(
         if query is None:
             continue
         sql, params = query
-        for row in conn.exec_driver_sql(sql, params):
+        for row in _run_unprepared(conn, sql, params):
             article_id, story_id, url, fingerprint, signature, published_at, is_full = row
             known[article_id] = KnownArticle(
                 id=article_id,
@@ -217,6 +221,25 @@ def _lookup(
                 is_full=bool(is_full),
             )
     return [known[i] for i in sorted(known)]
+
+
+def _run_unprepared(conn: Connection, sql: str, params: tuple[object, ...]) -> list[Any]:
+    """The rows of ``sql``, planned for these parameters and the tables as they are now.
+
+    On PostgreSQL, psycopg prepares a statement after a few executions, and the server
+    then keeps one generic plan for the connection's life: made while the tables were
+    nearly empty (a daemon's first feeds, a cold round), it scans whole tables forever
+    after, since without an ANALYZE nothing invalidates it. Unprepared, the lookup is
+    planned each time (about 0.3 ms) with the arrays' real lengths and the tables' real
+    sizes. SQLite plans every statement anyway.
+    """
+    if conn.dialect.name != "postgresql":
+        return list(conn.exec_driver_sql(sql, params))
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(sql, params, prepare=False)
+        return cursor.fetchall()
 
 
 class _Index:
@@ -472,17 +495,21 @@ def _update_stories(conn: Connection, values: Sequence[dict[str, Any]]) -> None:
     if not values:
         return
     if conn.dialect.name == "postgresql":
-        # One statement rather than one per story (psycopg's executemany).
+        # One statement rather than one per story (psycopg's executemany). The ids are
+        # also matched by `id = ANY(...)`: a join with unnest alone was planned (once,
+        # while the table was small: psycopg prepares it, and the generic plan stays) as
+        # a hash join over a sequential scan of every story, for every stored feed.
+        columns = tuple(
+            [v[name] for v in values]
+            for name in ("id", "representative_id", "size", "first_seen_at", "updated_at")
+        )
         conn.exec_driver_sql(
             "UPDATE stories SET representative_id = v.representative_id, size = v.size, "
             "first_seen_at = v.first_seen_at, updated_at = v.updated_at "
             "FROM unnest(%s::integer[], %s::integer[], %s::integer[], %s::timestamptz[], "
             "%s::timestamptz[]) AS v (id, representative_id, size, first_seen_at, updated_at) "
-            "WHERE stories.id = v.id",
-            tuple(
-                [v[name] for v in values]
-                for name in ("id", "representative_id", "size", "first_seen_at", "updated_at")
-            ),
+            "WHERE stories.id = v.id AND stories.id = ANY(%s::integer[])",
+            (*columns, columns[0]),
         )
     else:
         conn.execute(
