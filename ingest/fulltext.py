@@ -39,11 +39,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
 from ingest import store
-from ingest.dedupe import is_full_text
 from ingest.extract import extract_article, judge_extraction
 from ingest.fetch import Fetcher, FetchOptions
 from ingest.models import Article, ArticleFullText, Outlet
@@ -262,14 +261,9 @@ def record_outcomes(
         if outcome.article_id not in stories:
             continue
         if outcome.status == FullTextStatus.EXTRACTED:
-            session.execute(
-                update(Article)
-                .where(Article.id == outcome.article_id)
-                .values(
-                    content_html=outcome.html,
-                    content_text=outcome.text,
-                    is_full=is_full_text(outcome.text),
-                )
+            # The store indexes the new text for search too.
+            store.replace_article_text(
+                session, outcome.article_id, html=outcome.html, text=outcome.text
             )
             extracted.append(outcome.article_id)
             story = stories[outcome.article_id]

@@ -5,15 +5,17 @@ Usage::
     hits = search_articles(session, 'joint economic zone', limit=20)
     hits[0].article.title, hits[0].rank, snippet_text(hits[0].snippet)
 
-One interface over two engines. The index is kept current by the database itself
-(migration 0009: triggers into FTS5 on SQLite and into a ``tsvector`` column on
-PostgreSQL), so storing, updating or deleting an article needs no call here. Both index
-the same derived text (``ingest.search_text``: diacritics folded, runs of Chinese, Japanese,
-Korean, Thai... cut into bigrams), split it on Unicode word boundaries and neither
-stems, so a query behaves alike on both: every word (or "quoted phrase") must occur,
-the title counts more than the text, and the rank is bm25 on SQLite and ``ts_rank`` on
-PostgreSQL (higher is better; comparable within one result list only). Snippets are cut
-here, from the stored text, the same way for both engines.
+One interface over two engines. The store writes an article's folded title and text
+(``ingest.search_text.search_document``) into the index with the article, through
+``index_documents`` (an FTS5 table on SQLite) or ``postgres_vector`` (a ``tsvector``
+column on PostgreSQL, set in the article's own INSERT or UPDATE); the database removes a
+deleted article's entry itself (migration 0013). Both index the same derived text
+(``ingest.search_text``: diacritics folded, runs of Chinese, Japanese, Korean, Thai... cut
+into bigrams), split it on Unicode word boundaries and neither stems, so a query behaves
+alike on both: every word (or "quoted phrase") must occur, the title counts more than the
+text, and the rank is bm25 on SQLite and ``ts_rank`` on PostgreSQL (higher is better;
+comparable within one result list only). Snippets are cut here, from the stored text, the
+same way for both engines.
 
 The user's text never reaches the query language: it is cut into words and phrases, each
 goes through ``search_text`` and is handed over as a quoted FTS5 string or a bound
@@ -29,7 +31,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    TableClause,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from ingest.errors import IngestError
@@ -37,6 +49,7 @@ from ingest.models import Article
 from ingest.records import ArticleInfo
 from ingest.search_text import (
     MAX_INDEXED_CHARS,
+    SearchDocument,
     SnippetPart,
     is_single_no_space_char,
     make_snippet,
@@ -44,14 +57,17 @@ from ingest.search_text import (
 )
 
 __all__ = [
+    "ARTICLES_WITH_VECTOR",
     "EmptyQueryError",
     "IndexPhrase",
     "SearchHit",
     "SnippetPart",
     "fts5_match_expression",
     "include_object",
+    "index_documents",
     "index_phrases",
     "parse_query",
+    "postgres_vector",
     "search_articles",
     "snippet_text",
 ]
@@ -69,6 +85,35 @@ _DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Co"})
 SQLITE_INDEX_TABLE = "articles_fts"
 POSTGRES_COLUMN = "search_vector"
 POSTGRES_INDEX = "ix_articles_search_vector"
+
+
+#: The articles table with PostgreSQL's index column, for the store's INSERT and UPDATE.
+ARTICLES_WITH_VECTOR: TableClause = table(
+    "articles", *(column(c.name, c.type) for c in Article.__table__.c), column(POSTGRES_COLUMN)
+)
+_SIMPLE = literal_column("'pg_catalog.simple'::regconfig")
+
+
+def postgres_vector(title: Any, body: Any) -> ColumnElement[Any]:
+    """The ``search_vector`` of a folded title and text (values or bound parameters): the
+    title's words weigh A, the text's D; 'simple' lower-cases, neither stems nor drops
+    stop words (every language is treated alike)."""
+    return func.setweight(func.to_tsvector(_SIMPLE, title), literal_column("'A'")).op("||")(
+        func.setweight(func.to_tsvector(_SIMPLE, body), literal_column("'D'"))
+    )
+
+
+def index_documents(conn: Connection, documents: Sequence[tuple[int, SearchDocument]]) -> None:
+    """SQLite: write these articles' documents into the FTS5 table, replacing any they had.
+
+    One ``executemany``. On PostgreSQL the store sets ``postgres_vector`` with the row.
+    """
+    if documents and conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            f"INSERT OR REPLACE INTO {SQLITE_INDEX_TABLE}(rowid, title, content_text)"
+            " VALUES (?, ?, ?)",
+            [(article_id, doc.title, doc.text) for article_id, doc in documents],
+        )
 
 
 class EmptyQueryError(IngestError, ValueError):
@@ -250,8 +295,8 @@ def include_object(
 ) -> bool:
     """Alembic ``include_object`` hook: leave the search index out of autogenerate.
 
-    It is created by hand in migration 0005 (engine-specific DDL) and has no model, so
-    without this hook autogenerate would offer to drop it.
+    It is created by hand (migrations 0005, 0009, 0013: engine-specific DDL) and has no
+    model, so without this hook autogenerate would offer to drop it.
     """
     if not reflected or compare_to is not None:
         return True

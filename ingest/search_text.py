@@ -24,10 +24,13 @@ words. The derivation, in order:
    and searched as a phrase, so "伊拉克" finds "伊拉克总理访问伊朗" but not "伊朗总理".
    A run of one character stays one token.
 
-PostgreSQL computes the same thing with a PL/pgSQL function (migration 0009,
-``newsdigest_search_text``); tests/test_search.py checks the two agree character class by
-character class. SQLite calls this module's function from its triggers (registered on
-every connection by ``register_sqlite_functions``).
+The derivation runs once per article, here, in Python (migration 0013): the parse workers
+fold each new entry (``search_document``, called by ``ingest.pipeline.prepare``) and the
+store writes the folded title and text into the index, an FTS5 table on SQLite and a
+``tsvector`` column on PostgreSQL. Until then SQLite's triggers called this function and
+PostgreSQL ran a PL/pgSQL copy of it (0.5-1 ms per article with non-ASCII text); the copy
+is gone, so there is one derivation for both engines. Migration 0009 still registers
+``newsdigest_search_text`` on SQLite while it runs, for databases migrated through it.
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import sqlite3
 
-#: Code point ranges of scripts written without spaces between words; keep in step with
-#: migration 0009's copy (PostgreSQL) and bump a migration when changing them.
+#: Code point ranges of scripts written without spaces between words. Changing them (or
+#: anything else here) changes what is indexed: add a migration that folds the stored
+#: articles again, as 0013 does.
 NO_SPACE_RANGES: tuple[tuple[int, int], ...] = (
     (0x0E00, 0x0EFF),  # Thai, Lao
     (0x1000, 0x109F),  # Myanmar
@@ -70,6 +74,22 @@ DIACRITIC_RANGES: tuple[tuple[int, int], ...] = (
 )
 #: PostgreSQL limits a tsvector to 1 MB; both engines index this many characters of text.
 MAX_INDEXED_CHARS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDocument:
+    """What the search index holds for one article: its title and its text (the first
+    ``MAX_INDEXED_CHARS`` characters) through ``search_text``."""
+
+    title: str
+    text: str
+
+
+def search_document(title: str | None, text: str | None) -> SearchDocument:
+    """The indexed form of an article's title and text. Pure; the store writes it."""
+    return SearchDocument(
+        search_text(title or "") or "", search_text((text or "")[:MAX_INDEXED_CHARS]) or ""
+    )
 
 
 def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
@@ -132,10 +152,10 @@ def is_single_no_space_char(phrase: str) -> bool:
 
 
 def register_sqlite_functions(dbapi_connection: sqlite3.Connection, *_: Any) -> None:
-    """Give a SQLite connection ``newsdigest_search_text``, which the index's triggers call.
+    """Give a SQLite connection ``newsdigest_search_text``, which migration 0009's triggers
+    call (and migration 0009 registers while it runs; the index at head needs it not).
 
-    Usable as a SQLAlchemy ``connect`` event listener. A connection without it (the
-    sqlite3 shell) can read articles but cannot insert, update or delete them.
+    Usable as a SQLAlchemy ``connect`` event listener.
     """
     dbapi_connection.create_function("newsdigest_search_text", 1, search_text, deterministic=True)
 

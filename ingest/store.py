@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, delete, func, insert, null, or_, select, update
+from sqlalchemy import Select, Text, bindparam, delete, func, insert, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,8 @@ from ingest.records import (
     StoryInfo,
     StorySource,
 )
+from ingest.search import ARTICLES_WITH_VECTOR, index_documents, postgres_vector
+from ingest.search_text import SearchDocument, search_document
 from ingest.stories import (
     NewArticle,
     index_bands,
@@ -229,6 +231,7 @@ def save_entries(
     entries: Sequence[tuple[str, EntryToStore, Sequence[TagToStore], DedupeCandidate | None]],
     now: datetime,
     dedupe_threshold: float = DEFAULT_THRESHOLD,
+    documents: Sequence[SearchDocument | None] | None = None,
 ) -> SaveStats:
     """Store a feed's entries keyed by (feed, key): insert new, update changed, skip the rest.
 
@@ -238,13 +241,27 @@ def save_entries(
     story (``ingest.stories``); an updated entry is stored in place, its tags and
     signature replaced, its story kept. A key seen twice in one document keeps its first
     entry.
+
+    ``documents`` (in the entries' order) are their search documents, folded beforehand
+    (``ingest.pipeline.prepare`` does it in the parse workers); an entry without one is
+    folded here. The store writes them into the search index with the rows.
     """
     policy = _key_policy(session, feed_id, [entry for _, entry, _, _ in entries])
     unique: dict[str, tuple[EntryToStore, Sequence[TagToStore], DedupeCandidate | None]] = {}
-    for key, entry, tags, candidate in entries:
+    given: dict[str, SearchDocument | None] = {}
+    for i, (key, entry, tags, candidate) in enumerate(entries):
         # The given key is the default (guid) one; a degraded feed keys by link (+ date).
         chosen = key if policy is KeyPolicy.GUID else entry.key_for(policy)
-        unique.setdefault(chosen, (entry, tags, candidate))
+        if chosen not in unique:
+            unique[chosen] = (entry, tags, candidate)
+            given[chosen] = documents[i] if documents is not None else None
+
+    def document(key: str) -> SearchDocument:
+        entry = unique[key][0]
+        return given[key] or search_document(entry.title, entry.content_text)
+
+    postgres = session.get_bind().dialect.name == "postgresql"
+    indexed: list[tuple[int, SearchDocument]] = []  # SQLite's index rows
     keys = list(unique)
     existing: dict[str, tuple[int, str]] = {}
     tombstoned: set[str] = set()
@@ -281,10 +298,13 @@ def save_entries(
         if old_hash == entry.content_hash:
             unchanged += 1
             continue
-        session.execute(
-            update(Article)
-            .where(Article.id == article_id)
-            .values(**_article_values(entry, candidate), updated_at=now)
+        _update_article(
+            session,
+            article_id,
+            {**_article_values(entry, candidate), "updated_at": now},
+            document(key),
+            indexed,
+            postgres=postgres,
         )
         session.execute(delete(Tag).where(Tag.article_id == article_id))
         session.execute(delete(MinHashBand).where(MinHashBand.article_id == article_id))
@@ -305,6 +325,7 @@ def save_entries(
             now=now,
             threshold=dedupe_threshold,
         )
+        docs = {key: document(key) for key in new_keys}
         new_rows = [
             {
                 **_article_values(unique[key][0], unique[key][2]),
@@ -314,6 +335,8 @@ def save_entries(
                 "entry_key": key,
                 "first_seen_at": now,
                 "updated_at": None,
+                "search_title": docs[key].title,
+                "search_text": docs[key].text,
             }
             for key, story_id in zip(new_keys, placement.story_ids, strict=True)
         ]
@@ -322,16 +345,13 @@ def save_entries(
         conn = session.connection()
         # Rows are matched back by entry_key, so the returned order does not matter (asking
         # for parameter order made SQLite insert one row per statement).
-        inserted = conn.execute(
-            insert(Article.__table__).returning(
-                Article.__table__.c.id, Article.__table__.c.entry_key
-            ),
-            new_rows,
-        ).all()
+        inserted = conn.execute(_insert_articles(postgres), new_rows).all()
         row_of = dict(zip(new_keys, new_rows, strict=True))
         # The stories this batch created hold only its articles: no need to read them back.
         created: dict[int, list[KnownArticle]] = {}
         for article_id, key in inserted:
+            if not postgres:
+                indexed.append((article_id, docs[key]))
             tag_rows.extend(_tag_rows(article_id, unique[key][1]))
             candidate = unique[key][2]
             if candidate is not None:
@@ -353,7 +373,61 @@ def save_entries(
         joined = sum(kind is not DedupeKind.NEW_STORY for kind in placement.kinds)
     index_bands(session, resigned)
     insert_rows(session.connection(), Tag.__tablename__, _TAG_COLUMNS, tag_rows)
+    index_documents(session.connection(), indexed)
     return SaveStats(new=len(new_keys), updated=updated, unchanged=unchanged, joined=joined)
+
+
+def _insert_articles(postgres: bool) -> Any:
+    """INSERT ... RETURNING id, entry_key of new articles; each row's parameters carry its
+    folded title and text as ``search_title`` and ``search_text``. On PostgreSQL they
+    become ``search_vector`` in the same statement; on SQLite the caller indexes them."""
+    if not postgres:
+        table = Article.__table__
+        return insert(table).returning(table.c.id, table.c.entry_key)
+    table = ARTICLES_WITH_VECTOR
+    vector = postgres_vector(
+        bindparam("search_title", type_=Text), bindparam("search_text", type_=Text)
+    )
+    return insert(table).values(search_vector=vector).returning(table.c.id, table.c.entry_key)
+
+
+def _update_article(
+    session: Session,
+    article_id: int,
+    values: dict[str, Any],
+    document: SearchDocument,
+    indexed: list[tuple[int, SearchDocument]],
+    *,
+    postgres: bool,
+) -> None:
+    """UPDATE one article with ``values`` (which may change its title or text) and keep the
+    search index in step: PostgreSQL's vector in the same statement; on SQLite
+    (article_id, document) joins ``indexed``, for ``index_documents`` to replace."""
+    if postgres:
+        table = ARTICLES_WITH_VECTOR
+        session.execute(
+            update(table)
+            .where(table.c.id == article_id)
+            .values(**values, search_vector=postgres_vector(document.title, document.text))
+        )
+    else:
+        session.execute(update(Article).where(Article.id == article_id).values(**values))
+        indexed.append((article_id, document))
+
+
+def replace_article_text(session: Session, article_id: int, *, html: str, text: str) -> None:
+    """Give an article a new text (the full text fetched from its page), indexed anew."""
+    row = session.execute(select(Article.title).where(Article.id == article_id)).one()
+    indexed: list[tuple[int, SearchDocument]] = []
+    _update_article(
+        session,
+        article_id,
+        {"content_html": html, "content_text": text, "is_full": is_full_text(text)},
+        search_document(row.title, text),
+        indexed,
+        postgres=session.get_bind().dialect.name == "postgresql",
+    )
+    index_documents(session.connection(), indexed)
 
 
 # Any constant; the same in every newsdigest process.

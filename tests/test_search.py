@@ -4,16 +4,18 @@ and an index that follows inserts, updates and deletes."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, literal_column, select, table, text
 from sqlalchemy.orm import Session
 
 from ingest import store
@@ -29,6 +31,7 @@ from ingest.search import (
     include_object,
     index_phrases,
     parse_query,
+    postgres_vector,
     search_articles,
     snippet_text,
 )
@@ -37,6 +40,7 @@ from ingest.search_text import (
     NO_SPACE_RANGES,
     SNIPPET_CHARS,
     make_snippet,
+    search_document,
     search_text,
 )
 from newsdigest.db import _alembic_config, make_engine, open_database, upgrade
@@ -92,6 +96,9 @@ def store_feed(
         outlet_id=outlet_id,
         entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
         now=now,
+        # Folded in prepare, as the pipeline's parse workers do (without them, the store
+        # folds: test_the_store_folds_what_it_is_not_given).
+        documents=[p.search for p in prepared.entries],
     )
 
 
@@ -422,7 +429,7 @@ def test_both_engines_find_the_same_articles(sqlite_url: str, postgres_url: str)
     assert sum(1 for hits in found["sqlite"].values() if hits) > 40  # the words do match
 
 
-def test_postgres_derives_the_same_search_text(postgres_url: str) -> None:
+def _character_class_samples() -> list[str]:
     samples = [f"{item.title} {item.text}" for item in WORLD]
     for lo, hi in NO_SPACE_RANGES:
         for cp in (lo - 1, lo, hi, hi + 1):
@@ -431,35 +438,107 @@ def test_postgres_derives_the_same_search_text(postgres_url: str) -> None:
             samples.append(f"a{chr(cp)}{chr(cp)}b {chr(cp)} {chr(lo)}{chr(cp)}{chr(hi)}")
     for lo, hi in DIACRITIC_RANGES:
         samples.append(f"e{chr(lo)} e{chr(hi)} e{chr(lo - 1)} e{chr(hi + 1)}")
-    samples += [
+    return [
+        *samples,
         "".join(map(chr, range(32, 127))),
         "ＡＢＣ！＂＃ ﬁ ² ½ ｶﾀｶﾅ ¨ İstanbul ǅ",
         "e\u0301te Ω Å ẞ ß Ǆ",
         "",
     ]
-    engine = open_database(postgres_url)
-    with engine.connect() as conn:
-        derived = [
-            conn.execute(text("SELECT newsdigest_search_text(:s)"), {"s": s}).scalar_one()
-            for s in samples
-        ]
-    engine.dispose()
-    assert derived == [search_text(s) for s in samples]
 
 
-def test_postgres_reindexes_only_when_title_or_text_change(postgres_url: str) -> None:
+def test_postgres_keeps_the_vectors_0009_derived_in_the_database(postgres_url: str) -> None:
+    """Migration 0013 keeps the vectors 0009's PL/pgSQL copy of the folding made: they are
+    the ones the store writes now, character class by character class."""
     engine = open_database(postgres_url)
+    command.downgrade(_alembic_config(engine), "0012")
+    samples = _character_class_samples()
     with Session(engine) as session, session.begin():
-        store_feed(session, [ZONE])
-    with engine.begin() as conn:
-        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-        conn.execute(text("UPDATE articles SET search_vector = NULL"))
-        conn.execute(text("UPDATE articles SET is_full = NOT is_full"))
-        assert conn.execute(text("SELECT search_vector FROM articles")).scalar_one() is None
-        # The trigger names its schema's function: it works under any search_path.
-        conn.execute(text("SET LOCAL search_path = pg_catalog"))
-        conn.execute(text(f"UPDATE \"{schema}\".articles SET title = 'São Paulo 伊拉克'"))
-    assert titles(search(engine, "sao 伊拉")) == ["São Paulo 伊拉克"]
+        feed = store.add_feed(session, "https://outlet.example/feed.xml", now=NOW)
+        for i, sample in enumerate(samples):
+            session.execute(
+                text(
+                    "INSERT INTO articles (feed_id, entry_key, title, summary, content_html,"
+                    " content_text, categories, published_at, first_seen_at, date_flags,"
+                    " content_hash, is_full) VALUES (:feed, :key, :title, '', '', :text,"
+                    " '[]', :now, :now, '[]', 'h', false)"
+                ),
+                {"feed": feed.id, "key": f"k{i}", "title": sample[:50], "text": sample, "now": NOW},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        differing = [
+            row.title
+            for row in conn.execute(text("SELECT id, title, content_text FROM articles"))
+            if not conn.execute(
+                select(literal_column("search_vector").op("=")(postgres_vector(*_folded(row))))
+                .select_from(table("articles"))
+                .where(literal_column("id") == row.id)
+            ).scalar_one()
+        ]
+        assert not conn.execute(
+            text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'newsdigest%'")
+        ).scalar_one()
+    engine.dispose()
+    assert differing == []
+
+
+def _folded(row: Any) -> tuple[str, str]:
+    doc = search_document(row.title, row.content_text)
+    return doc.title, doc.text
+
+
+def test_articles_are_written_without_functions_of_ours(database_url: str) -> None:
+    """No trigger needs newsdigest's code: another client (the sqlite3 shell, psql) can
+    insert, update and delete articles. An edit of the title or text from outside the store
+    keeps the old words indexed (alike on both engines); a delete takes the article out."""
+    engine = open_database(database_url)
+    with Session(engine) as session, session.begin():
+        store_feed(session, [ZONE, MENTION])
+    if engine.dialect.name == "sqlite":
+        assert engine.url.database
+        conn: Any = sqlite3.connect(engine.url.database)  # no function registered
+        mark = "?"
+    else:
+        conn = engine.raw_connection()
+        mark = "%s"
+    cursor = conn.cursor()
+    cursor.execute("UPDATE articles SET is_full = NOT is_full")
+    cursor.execute(
+        "INSERT INTO articles (feed_id, entry_key, title, summary, content_html, content_text,"
+        " categories, published_at, first_seen_at, date_flags, content_hash, is_full)"
+        " SELECT feed_id, 'x', 'zone', '', '', 'zone', categories, published_at,"
+        " first_seen_at, date_flags, 'h', is_full FROM articles WHERE url LIKE '%/zone'"
+    )
+    assert cursor.rowcount == 1
+    assert titles(search(engine, "zone")) == [ZONE_TITLE, MENTION.title]  # conn uncommitted
+    conn.commit()
+    assert titles(search(engine, "joint zone")) == [ZONE_TITLE, MENTION.title]
+    zone, mention = (f"https://outlet.example/news/{guid}" for guid in ("zone", "mention"))
+    cursor.execute(f"UPDATE articles SET content_text = 'x' WHERE url = {mark}", (zone,))
+    assert cursor.rowcount == 1
+    cursor.execute(f"DELETE FROM articles WHERE url = {mark}", (mention,))
+    assert cursor.rowcount == 1
+    conn.commit()
+    conn.close()
+    assert titles(search(engine, "joint zone")) == [ZONE_TITLE]
+    engine.dispose()
+
+
+def test_the_store_folds_what_it_is_not_given(database_url: str) -> None:
+    engine = open_database(database_url)
+    with Session(engine) as session, session.begin():
+        prepared = prepare(rss(WORLD), {}, "https://outlet.example/feed.xml", NOW, None)
+        feed = store.add_feed(session, "https://outlet.example/feed.xml", now=NOW)
+        store.save_entries(
+            session,
+            feed_id=feed.id,
+            outlet_id=None,
+            entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
+            now=NOW,
+        )
+    for query, guids in WORLD_QUERIES:
+        assert set(titles(search(engine, query))) == {WORLD_TITLE[g] for g in guids}, query
     engine.dispose()
 
 
@@ -524,13 +603,13 @@ def test_the_index_follows_edits_in_scripts_without_spaces(world_engine: Engine)
     assert stats.updated == 1
     assert titles(search(world_engine, "总统选举")) == [edited.title]
     assert titles(search(world_engine, "议会")) == []
-    # The full-text fetcher replaces the text with an UPDATE of its own.
+    # The full-text fetcher replaces the text through the store.
     with Session(world_engine) as session, session.begin():
-        session.execute(
-            update(Article)
-            .where(Article.title == "Neuer Bahnhof in Zürich")
-            .values(content_text="Der Flughafen Zürich-Kloten wächst.")
-        )
+        article_id = session.execute(
+            select(Article.id).where(Article.title == "Neuer Bahnhof in Zürich")
+        ).scalar_one()
+        new_text = "Der Flughafen Zürich-Kloten wächst."
+        store.replace_article_text(session, article_id, html=f"<p>{new_text}</p>", text=new_text)
     assert titles(search(world_engine, "flughafen kloten")) == ["Neuer Bahnhof in Zürich"]
     assert titles(search(world_engine, "eroffnet")) == []
 
