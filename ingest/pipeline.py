@@ -42,6 +42,7 @@ from ingest.types import FeedRef, FetchResult, FetchStatus, ParsedFeed
 if TYPE_CHECKING:
     from ingest.dedupe import DedupeCandidate
     from ingest.normalize import NormalizedEntry
+    from ingest.search_text import SearchDocument
     from ingest.tagging import Tag, TagRules
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ class PreparedEntry:
     tags: tuple[Tag, ...] = ()
     #: Fingerprint and MinHash signature of the text, for cross-feed de-duplication.
     candidate: DedupeCandidate | None = None
+    #: Title and text folded for the search index (folded here, in the parse worker).
+    search: SearchDocument | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,7 @@ def prepare(
     from ingest.known_items import unpack
     from ingest.normalize import entry_key, normalize_entry
     from ingest.parse import parse_feed
+    from ingest.search_text import search_document
     from ingest.stories import dedupe_text
     from ingest.tagging import tag_article
 
@@ -176,7 +180,8 @@ def prepare(
         )
         key = entry_key(entry.guid, entry.url, entry.content_hash)
         candidate = DedupeCandidate.from_text(entry.url, dedupe_text(entry))
-        entries.append(PreparedEntry(key, entry, tagged.tags, candidate))
+        search = search_document(entry.title, entry.content_text)
+        entries.append(PreparedEntry(key, entry, tagged.tags, candidate, search))
     # The schedule needs the feed's hints, not its entries.
     hints_only = replace(parsed, entries=(), item_hashes=None)
     return PreparedFeed(
@@ -646,6 +651,7 @@ class Pipeline:
                     outlet_id=outlet.id if outlet else None,
                     entries=[(p.key, p.entry, p.tags, p.candidate) for p in item.prepared.entries],
                     now=now,
+                    documents=[p.search for p in item.prepared.entries],
                 )
                 stats = _Saved(stored.new, stored.updated, stored.joined)
             saved.append(stats)
