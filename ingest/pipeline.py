@@ -410,13 +410,23 @@ class Pipeline:
         feeds: Sequence[FeedRef],
         *,
         on_result: Callable[[FeedOutcome], None] | None = None,
+        more: Callable[[], Sequence[FeedRef]] | None = None,
+        refill_below: int = 0,
     ) -> RoundReport:
         """Fetch, parse and store every feed; one feed's failure never stops the others.
 
         Fetched feeds go to parsing (a process pool) and then to one writer, which stores
         whatever has arrived since its last write in one transaction (see ``_write_batch``).
+
+        ``more`` streams a round: called (on a thread) whenever no more than
+        ``refill_below`` of the feeds given so far are still to be fetched, it returns
+        the next feeds to fetch in the same round, until it returns none. The daemon
+        claims its next batch of due feeds so: the fetch window stays full, and one
+        slow feed no longer holds up the next claim as a round per batch did (one event
+        loop, HTTP client and writer serve them all).
         """
-        outlets, slowed = await asyncio.to_thread(self._round_facts, [f.id for f in feeds])
+        outlets, slowed_urls = await asyncio.to_thread(self._round_facts, [f.id for f in feeds])
+        slowed = frozenset(domain_key(url) for url in slowed_urls)
         executor: Executor | None = None
         owned = False  # a pool of this round only, shut down at its end
         if self.options.parse_workers > 0 and len(feeds) >= self.options.pool_threshold:
@@ -446,24 +456,70 @@ class Pipeline:
         fetch_options = replace(
             self.options.fetch, slowed_domains=self.options.fetch.slowed_domains | slowed
         )
+        # Fetching streams (one per batch of feeds) and the claim of the next batch.
+        active: set[asyncio.Task[None]] = set()
+        unfetched = len(feeds)
+        claiming = False
+        exhausted = more is None
+
+        async def take(result: FetchResult) -> None:
+            nonlocal unfetched, claiming
+            unfetched -= 1
+            if not exhausted and not claiming and unfetched <= refill_below:
+                claiming = True
+                active.add(asyncio.create_task(claim()))
+            if result.status == FetchStatus.OK and result.body is not None:
+                await _take_place(backlog, writer)
+                task = asyncio.create_task(self._parse(result, outlets, executor, ready, warm))
+                parsing.add(task)
+                task.add_done_callback(parsing.discard)
+            else:
+                ready.put_nowait(_Fetched(result))
+
+        async def stream(batch: Sequence[FeedRef]) -> None:
+            async for result in fetcher.fetch_many(batch):
+                await take(result)
+
+        async def claim() -> None:
+            nonlocal unfetched, claiming, exhausted
+            assert more is not None
+            facts: dict[int, OutletInfo | None] = {}
+            slowed_now: tuple[str, ...] = ()
+            try:
+                batch = list(await asyncio.to_thread(more))
+                if batch:
+                    facts, slowed_now = await asyncio.to_thread(
+                        self._round_facts, [f.id for f in batch]
+                    )
+            except Exception:  # what was claimed so far is still fetched and stored
+                log.exception("claiming more feeds failed; finishing those in hand")
+                batch = []
+            claiming = False
+            if not batch:
+                exhausted = True
+                return
+            outlets.update(facts)
+            for url in slowed_now:
+                fetcher.gate.slow_down(url)
+            unfetched += len(batch)
+            active.add(asyncio.create_task(stream(batch)))
+
         try:
             async with Fetcher(fetch_options) as fetcher:
-                async for result in fetcher.fetch_many(feeds):
-                    if result.status == FetchStatus.OK and result.body is not None:
-                        await _take_place(backlog, writer)
-                        task = asyncio.create_task(
-                            self._parse(result, outlets, executor, ready, warm)
-                        )
-                        parsing.add(task)
-                        task.add_done_callback(parsing.discard)
-                    else:
-                        ready.put_nowait(_Fetched(result))
+                active.add(asyncio.create_task(stream(feeds)))
+                while active:
+                    done, _ = await asyncio.wait(active, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        active.discard(task)
+                        task.result()  # a stream's own error (the writer's, raised there)
                 if parsing:
                     await asyncio.gather(*parsing)
             await warm.finished()
             ready.put_nowait(None)
             await writer
         finally:
+            for task in active:
+                task.cancel()
             writer.cancel()
             if executor is not None and owned:
                 executor.shutdown(cancel_futures=True)
@@ -471,10 +527,11 @@ class Pipeline:
 
     def _round_facts(
         self, feed_ids: list[int]
-    ) -> tuple[dict[int, OutletInfo | None], frozenset[str]]:
+    ) -> tuple[dict[int, OutletInfo | None], tuple[str, ...]]:
+        """Each feed's outlet, and the URLs of feeds whose server asked us to wait."""
         with self.engine.connect() as conn:
             facts = round_state.round_facts(conn, feed_ids, now=self.clock())
-        return facts.outlets, frozenset(domain_key(url) for url in facts.slowed_urls)
+        return facts.outlets, facts.slowed_urls
 
     async def _parse(
         self,

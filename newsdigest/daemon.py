@@ -42,7 +42,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from ingest import store
-from ingest.pipeline import ParsePool
+from ingest.pipeline import FeedOutcome, ParsePool
+from ingest.types import FeedRef
 from newsdigest.app import App
 from newsdigest.config import Config, load_config
 from newsdigest.errors import ConfigError, NewsdigestError
@@ -161,28 +162,44 @@ class Daemon:
         return run
 
     def fetch_tick(self) -> None:
-        """Claim due feeds in batches and fetch them, until none is due or a stop is asked."""
+        """Claim due feeds in batches and fetch them, until none is due or a stop is asked.
+
+        One round streams the batches: the next batch is claimed while the current one is
+        still being fetched (when half a batch, or the fetch concurrency, is left to
+        fetch), so the fetch window stays full and the slowest feed of a batch does not
+        hold up the next claim. A stop ends the claiming; what is in hand is finished.
+        """
         d = self.config.daemon
         pipeline = self.app.pipeline(pool=self._parse_pool())
-        while not self.stopping.is_set():
+        lease = timedelta(seconds=d.lease_seconds)
+        refill_below = max(d.claim_batch // 2, self.config.fetch.concurrency)
+
+        def claim() -> list[FeedRef]:
+            if self.stopping.is_set():
+                return []
             now = self.clock()
             with self.app.session() as session, session.begin():
                 claimed = store.claim_due_feeds(
-                    session,
-                    owner=self.owner,
-                    now=now,
-                    lease=timedelta(seconds=d.lease_seconds),
-                    limit=d.claim_batch,
+                    session, owner=self.owner, now=now, lease=lease, limit=d.claim_batch
                 )
-            if not claimed:
-                break
-            self.metrics.leases.set(len(claimed))
+            self.metrics.leases.inc(len(claimed))
             for c in claimed:
                 if c.due_at is not None:
                     self.metrics.schedule_lag.observe(max(0.0, (now - c.due_at).total_seconds()))
-            with self._lease_heartbeat(timedelta(seconds=d.lease_seconds)):
+            return [c.ref for c in claimed]
+
+        def fetched(outcome: FeedOutcome) -> None:
+            self.metrics.leases.dec()
+            self.metrics.fetch_done(outcome)
+
+        while not self.stopping.is_set():
+            self.metrics.leases.set(0)
+            first = claim()
+            if not first:
+                break
+            with self._lease_heartbeat(lease):
                 report = asyncio.run(
-                    pipeline.run([c.ref for c in claimed], on_result=self.metrics.fetch_done)
+                    pipeline.run(first, on_result=fetched, more=claim, refill_below=refill_below)
                 )
             self.metrics.leases.set(0)
             self.health.last_fetch_round = self.clock()
