@@ -98,25 +98,20 @@ class App:
         if not self.config.outlets or self._outlets_in_sync():
             return
         from ingest import store
+        from ingest.follow import FeedToFollow, OutletToKeep, follow_feeds
 
-        now = self.clock()
+        outlets = {
+            o.name: OutletToKeep(o.name, o.homepage, o.country, o.language)
+            for o in self.config.outlets
+        }
+        wanted = [
+            FeedToFollow(url, outlets[o.name]) for o in self.config.outlets for url in o.feeds
+        ]
         with self.session() as session, session.begin():
-            followed = {f.url for f in store.list_feeds(session)}
-            for outlet in self.config.outlets:
-                info = store.ensure_outlet(
-                    session,
-                    outlet.name,
-                    now=now,
-                    homepage=outlet.homepage,
-                    country=outlet.country,
-                    language=outlet.language,
-                )
-                store.set_outlets_full_text(session, {outlet.name: outlet.full_text})
-                for url in outlet.feeds:
-                    if url in followed:
-                        continue
-                    store.add_feed(session, url, now=now, outlet_id=info.id)
-                    followed.add(url)
+            follow_feeds(session, wanted, now=self.clock(), outlets=list(outlets.values()))
+            store.set_outlets_full_text(
+                session, {outlet.name: outlet.full_text for outlet in self.config.outlets}
+            )
 
     def _outlets_in_sync(self) -> bool:
         """Whether syncing would change nothing: every outlet stored with the config's

@@ -245,7 +245,7 @@ def feeds_disable(feed_id: int) -> None:
 @feeds_app.command("import")
 def feeds_import(path: Path) -> None:
     """Follow every feed of an OPML file (outlets and folders are kept)."""
-    from ingest import store
+    from ingest.follow import FeedToFollow, OutletToKeep, follow_feeds
     from ingest.opml import read_opml
 
     try:
@@ -253,37 +253,27 @@ def feeds_import(path: Path) -> None:
     except OSError as exc:
         fail(f"{path}: cannot read it: {exc.strerror}")
     entries = read_opml(data)
-    added = skipped = 0
-    with _app() as instance, instance.session() as session, session.begin():
-        now = instance.clock()
-        followed = {f.url for f in store.list_feeds(session)}
-        outlets: dict[str, int] = {}
-        for entry in entries:
-            if entry.xml_url in followed:
-                skipped += 1
-                continue
-            name = entry.title or entry.xml_url
-            if name not in outlets:
-                outlets[name] = store.ensure_outlet(
-                    session,
-                    name,
-                    now=now,
-                    homepage=entry.html_url,
-                    country=(entry.attributes.get("country") or "").upper() or None,
-                    language=entry.attributes.get("language"),
-                ).id
-            store.add_feed(
-                session,
-                entry.xml_url,
-                now=now,
-                outlet_id=outlets[name],
-                title=entry.title,
-                category="/".join(entry.categories) or None,
+    wanted = [
+        FeedToFollow(
+            url=entry.xml_url,
+            outlet=OutletToKeep(
+                entry.title or entry.xml_url,
+                homepage=entry.html_url,
+                country=(entry.attributes.get("country") or "").upper() or None,
                 language=entry.attributes.get("language"),
-            )
-            followed.add(entry.xml_url)
-            added += 1
-    out.print(f"imported {added} feeds from {path} ({skipped} already followed)", highlight=False)
+            ),
+            title=entry.title,
+            category="/".join(entry.categories) or None,
+            language=entry.attributes.get("language"),
+        )
+        for entry in entries
+    ]
+    with _app() as instance, instance.session() as session, session.begin():
+        report = follow_feeds(session, wanted, now=instance.clock())
+    out.print(
+        f"imported {len(report.added)} feeds from {path} ({len(report.skipped)} already followed)",
+        highlight=False,
+    )
 
 
 @feeds_app.command("export")
