@@ -236,6 +236,7 @@ def ingest_all(engine: Engine, docs: list[tuple[str, bytes]]) -> dict[str, float
                 outlet_id=outlet.id,
                 entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
                 now=NOW,
+                documents=[p.search for p in prepared.entries],
             )
         new += stats.new
     return {
@@ -310,6 +311,134 @@ def bench_throughput(args: argparse.Namespace, engines: list[str], workdir: Path
                 "load_average": round(os.getloadavg()[0], 1),
             }
         )
+
+
+# ---------------------------------------------------------------- (a') where the CPU goes
+
+#: (label, module, attribute) of the functions `prepare` calls, timed by `stage_breakdown`.
+#: Nested ones are subtracted from their callers: parse = parse_feed - feedparser.parse;
+#: normalize = normalize_entry - sanitize - html_to_text - language.
+_STAGES = (
+    ("feedparser", "feedparser", "parse"),
+    ("parse_feed", "ingest.parse", "parse_feed"),
+    ("normalize_entry", "ingest.normalize", "normalize_entry"),
+    ("sanitize", "ingest.normalize.entry", "sanitize_html"),
+    ("html_to_text", "ingest.normalize.entry", "html_to_text"),
+    ("language", "ingest.normalize.entry", "detect_language"),
+    ("tag", "ingest.tagging", "tag_article"),
+    ("dedupe_text", "ingest.stories", "dedupe_text"),
+    ("search_fold", "ingest.search_text", "search_document"),
+)
+
+
+@contextmanager
+def _timed_stages(spent: dict[str, float]) -> Iterator[None]:
+    """Wrap each function of ``_STAGES`` (and DedupeCandidate.from_text) to add its CPU
+    seconds to ``spent``; `prepare` imports them at call time, so it calls the wrappers."""
+    import importlib
+
+    def timer(label: str, fn: Any) -> Any:
+        def wrapped(*a: Any, **kw: Any) -> Any:
+            c0 = time.process_time()
+            try:
+                return fn(*a, **kw)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - c0
+
+        return wrapped
+
+    saved = []
+    for label, module_name, attr in _STAGES:
+        module = importlib.import_module(module_name)
+        saved.append((module, attr, getattr(module, attr)))
+        setattr(module, attr, timer(label, getattr(module, attr)))
+    from_text = DedupeCandidate.__dict__["from_text"]
+    DedupeCandidate.from_text = classmethod(timer("minhash", from_text.__func__))  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for module, attr, fn in saved:
+            setattr(module, attr, fn)
+        DedupeCandidate.from_text = from_text  # type: ignore[method-assign]
+
+
+def _backend_cpu(session: Session) -> float:
+    """CPU seconds of this session's PostgreSQL backend so far (the server runs on this
+    machine), from /proc; 0 when it cannot be read."""
+    pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stage_breakdown(
+    kind: str, args: argparse.Namespace, docs: list[tuple[str, bytes]], workdir: Path
+) -> None:
+    """CPU ms per entry of each stage of `prepare`, of `save_entries` in this process and
+    (PostgreSQL) in its backend, and the statements `save_entries` sends per entry."""
+    from sqlalchemy import event
+
+    spent: dict[str, float] = {}
+    statements = {"statements": 0, "executemany": 0}
+
+    def count(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        statements["executemany" if many else "statements"] += 1
+
+    entries = 0
+    prepare_cpu = store_cpu = backend_cpu = 0.0
+    with database(kind, args.postgres, workdir) as engine:
+        with Session(engine) as session, session.begin():
+            outlet = store.ensure_outlet(session, "Bench outlet", now=NOW, country="GB")
+            feeds = [store.add_feed(session, u, now=NOW, outlet_id=outlet.id) for u, _ in docs]
+        for feed, (url, body) in zip(feeds, docs, strict=True):
+            with _timed_stages(spent):
+                c0 = time.process_time()
+                prepared = prepare(body, {"content-type": "application/rss+xml"}, url, NOW, "GB")
+                prepare_cpu += time.process_time() - c0
+            entries += len(prepared.entries)
+            with Session(engine) as session, session.begin():
+                b0 = _backend_cpu(session) if kind == "postgresql" else 0.0
+                event.listen(engine, "before_cursor_execute", count)
+                c0 = time.process_time()
+                store.save_entries(
+                    session,
+                    feed_id=feed.id,
+                    outlet_id=outlet.id,
+                    entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
+                    now=NOW,
+                    documents=[p.search for p in prepared.entries],
+                )
+                session.flush()
+                store_cpu += time.process_time() - c0
+                event.remove(engine, "before_cursor_execute", count)
+                if kind == "postgresql":
+                    backend_cpu += _backend_cpu(session) - b0
+    own = dict(spent)
+    own["parse_feed"] -= own.get("feedparser", 0.0)
+    own["normalize_entry"] -= sum(own.get(k, 0.0) for k in ("sanitize", "html_to_text", "language"))
+    own["minhash"] = own.get("minhash", 0.0) - own.get("dedupe_text", 0.0)
+    own["prepare_other"] = prepare_cpu - sum(
+        spent[k] for k in ("parse_feed", "normalize_entry", "tag", "minhash", "search_fold")
+    )
+    emit(
+        {
+            "figure": "stages",
+            "engine": kind,
+            "entries": entries,
+            "cpu_ms_per_entry": {
+                **{k: round(v * 1e3 / entries, 3) for k, v in own.items()},
+                "prepare": round(prepare_cpu * 1e3 / entries, 3),
+                "store_client": round(store_cpu * 1e3 / entries, 3),
+                "store_backend": round(backend_cpu * 1e3 / entries, 3),
+            },
+            "statements_per_feed": {k: round(v / len(docs), 1) for k, v in statements.items()},
+            "load_average": round(os.getloadavg()[0], 1),
+        }
+    )
 
 
 # ---------------------------------------------------------------- (b) lookup at scale
@@ -465,6 +594,7 @@ def place_one(
     the placement took: the lookup, the decision and a new story if any)."""
     with Session(engine) as session, session.begin():
         t0 = time.perf_counter()
+        store.lock_story_placement(session, durable=False)  # as save_entries does
         placement = place_new_articles(session, [NewArticle(candidate, NOW, True)], now=NOW)
         lookup_s = time.perf_counter() - t0
         article_id = (
@@ -594,6 +724,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="runs of (a) per engine (median)")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-lookup", action="store_true")
+    parser.add_argument(
+        "--stages", action="store_true", help="also CPU per stage and statements, per engine"
+    )
     args = parser.parse_args(argv)
     args.feeds = args.feeds or (20 if args.quick else 200)
     args.probes = args.probes or (50 if args.quick else 300)
@@ -617,6 +750,12 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         if not args.skip_throughput:
             bench_throughput(args, engines, workdir)
+        if args.stages:
+            docs = load_documents(args)
+            url, body = docs[0]  # warm-up, as in (a)
+            prepare(body, {"content-type": "application/rss+xml"}, url, NOW, "GB")
+            for kind in engines:
+                stage_breakdown(kind, args, docs, workdir)
         if not args.skip_lookup:
             bench_lookup("sqlite", args, sizes, workdir)
             if "postgresql" in engines:
