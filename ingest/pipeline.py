@@ -694,27 +694,40 @@ class Pipeline:
         outlets: dict[int, OutletInfo | None],
         now: datetime,
     ) -> list[FeedOutcome]:
-        ids = [item.result.feed.id for item in batch]
-        saved: list[_Saved] = []
-        for item in batch:
-            stats = _Saved()
-            if item.prepared is not None:
-                from ingest import store  # only a batch with bodies needs the store
+        # Fetches without a body (304s, errors: most of a warm round) are recorded before
+        # any entry is stored: storing new entries takes the story placement lock, held
+        # until commit (``store.lock_story_placement``), and every statement after it
+        # keeps another daemon's writer waiting.
+        plain = [item for item in batch if item.prepared is None]
+        bodies = [item for item in batch if item.prepared is not None]
+        outcomes = self._record(session, plain, [_Saved()] * len(plain), now) if plain else []
+        if not bodies:
+            return outcomes
+        from ingest import store  # only a batch with bodies needs the store
 
-                outlet = outlets.get(item.result.feed.id)
-                stored = store.save_entries(
-                    session,
-                    feed_id=item.result.feed.id,
-                    outlet_id=outlet.id if outlet else None,
-                    entries=[(p.key, p.entry, p.tags, p.candidate) for p in item.prepared.entries],
-                    now=now,
-                    documents=[p.search for p in item.prepared.entries],
-                )
-                stats = _Saved(stored.new, stored.updated, stored.joined)
-            saved.append(stats)
+        saved: list[_Saved] = []
+        for item in bodies:
+            assert item.prepared is not None
+            outlet = outlets.get(item.result.feed.id)
+            stored = store.save_entries(
+                session,
+                feed_id=item.result.feed.id,
+                outlet_id=outlet.id if outlet else None,
+                entries=[(p.key, p.entry, p.tags, p.candidate) for p in item.prepared.entries],
+                now=now,
+                documents=[p.search for p in item.prepared.entries],
+            )
+            saved.append(_Saved(stored.new, stored.updated, stored.joined))
         # After the entries (flushed): the schedule sees this round's new entries too.
         session.flush()
+        return outcomes + self._record(session, bodies, saved, now)
+
+    def _record(
+        self, session: Session, batch: list[_Fetched], saved: list[_Saved], now: datetime
+    ) -> list[FeedOutcome]:
+        """Record what each fetch came to on its feed (next due time included)."""
         conn = session.connection()
+        ids = [item.result.feed.id for item in batch]
         # Feeds whose entries changed have their rhythm summed up anew; the rest (304s,
         # most of a round) keep the stored one and read no articles.
         changed = [i for i, stats in zip(ids, saved, strict=True) if stats.new or stats.updated]
