@@ -135,6 +135,17 @@ CJK_CASES = [
     ("新しいタイトルとタイプの紹介", "", set(), {"TH"}),
     ("チリソースの作り方", "", set(), {"CL"}),
     ("マリアさんのコンサート", "", set(), {"ML"}),
+    # a longer place containing a country's name: a US state, the West Bank (not Mali,
+    # Mexico, Jordan); seas, gulfs and rivers are no reference to the country they name
+    ("马里兰州州长宣布紧急状态", "", {"US"}, {"ML"}),
+    ("新墨西哥州发生山火", "", {"US"}, {"MX"}),
+    ("约旦河西岸爆发冲突", "", {"PS"}, {"JO"}),
+    ("印度洋发生强烈地震", "", set(), {"IN"}),
+    ("几内亚湾海盗袭击油轮", "", set(), {"GN"}),
+    ("日本海发现新油田", "", set(), {"JP"}),
+    ("巴布亚新几内亚总理访问中国", "", {"PG", "CN"}, {"GN"}),
+    ("インド洋で強い地震", "", set(), {"IN"}),
+    ("ギニア湾で海賊が船を襲撃", "", set(), {"GN"}),
 ]
 
 
