@@ -476,11 +476,15 @@ def test_postgres_keeps_the_vectors_0009_derived_in_the_database(postgres_url: s
                 .where(literal_column("id") == row.id)
             ).scalar_one()
         ]
-        assert not conn.execute(
-            text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'newsdigest%'")
+        functions = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_proc WHERE proname LIKE 'newsdigest%'"
+                " AND pronamespace = current_schema()::regnamespace"
+            )
         ).scalar_one()
     engine.dispose()
     assert differing == []
+    assert functions == 0
 
 
 def _folded(row: Any) -> tuple[str, str]:
