@@ -377,6 +377,49 @@ def _record_statement() -> Any:
 _RECORD = _record_statement()
 
 
+def _not_modified_statement() -> Any:
+    """The UPDATE of :func:`_record_statement` for a plain 304 (see :func:`_is_plain_304`),
+    with its flags' outcome written in: 6 parameters instead of 27. Most of a warm round is
+    304s, and binding the parameters was most of the writer's time (0.1 ms a feed)."""
+    table = Feed.__table__
+    c = table.c
+    now = bindparam("b_now", type_=c.last_fetched_at.type)
+    return (
+        update(table)
+        .where(c.id == bindparam("b_id", type_=Integer))
+        .values(
+            last_fetched_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+            last_http_status=bindparam("b_http_status", type_=Integer),
+            last_status=bindparam("b_status", type_=String),
+            next_due_at=bindparam("b_next_due_at", type_=c.next_due_at.type),
+            interval_seconds=bindparam("b_interval", type_=Integer),
+            last_error=None,
+            error_count=0,
+            failing_since=None,
+            last_success_at=now,
+        )
+    )
+
+
+_RECORD_NOT_MODIFIED = _not_modified_statement()
+
+
+def _is_plain_304(record: FetchRecord) -> bool:
+    """Whether the full statement would only move the feed's fetch times and health on."""
+    return (
+        record.result.status == FetchStatus.NOT_MODIFIED
+        and record.error is None
+        and record.status is None
+        and record.title is None
+        and record.new_entries == 0
+        and record.rhythm is None
+        and record.body_hints is None
+        and record.item_hashes is None
+    )
+
+
 def record_fetches(conn: Connection, records: Sequence[FetchRecord], *, now: datetime) -> None:
     """Write what each fetch came to onto its feed (validators, health, next due time) in
     one executemany; a feed removed while it was being fetched is simply not updated.
@@ -384,9 +427,25 @@ def record_fetches(conn: Connection, records: Sequence[FetchRecord], *, now: dat
     A permanent redirect (301/308) moves the feed to its new URL and keeps the old one in
     its URL history, unless another feed already has the new URL.
     """
-    if not records:
-        return
-    conn.execute(_RECORD, [_params(record, now) for record in records])
+    plain = [r for r in records if _is_plain_304(r)]
+    other = [r for r in records if not _is_plain_304(r)]
+    if plain:
+        conn.execute(
+            _RECORD_NOT_MODIFIED,
+            [
+                {
+                    "b_id": r.result.feed.id,
+                    "b_now": now,
+                    "b_http_status": r.result.http_status,
+                    "b_status": _status_text(r),
+                    "b_next_due_at": r.next_due_at,
+                    "b_interval": r.interval_seconds,
+                }
+                for r in plain
+            ],
+        )
+    if other:
+        conn.execute(_RECORD, [_params(record, now) for record in other])
     for record in records:
         if record.result.permanent_url is not None:
             _move(conn, record.result.feed.id, record.result.permanent_url)
