@@ -427,8 +427,10 @@ def record_fetches(conn: Connection, records: Sequence[FetchRecord], *, now: dat
     A permanent redirect (301/308) moves the feed to its new URL and keeps the old one in
     its URL history, unless another feed already has the new URL.
     """
-    plain = [r for r in records if _is_plain_304(r)]
-    other = [r for r in records if not _is_plain_304(r)]
+    plain: list[FetchRecord] = []
+    other: list[FetchRecord] = []
+    for record in records:
+        (plain if _is_plain_304(record) else other).append(record)
     if plain:
         conn.execute(
             _RECORD_NOT_MODIFIED,
