@@ -14,22 +14,18 @@ so two imports at once never fail.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ingest.batches import chunks
 from ingest.models import Feed, Outlet
-
-#: Values per IN list or INSERT: well under SQLite's limit of bound parameters.
-_CHUNK = 500
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +80,7 @@ def follow_feeds(
             wanted.append(feed)
     insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     added: set[str] = set()
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         rows = [
             {
                 "url": f.url,
@@ -124,7 +120,7 @@ def ensure_outlets(
     for outlet in outlets:
         given.setdefault(outlet.name, outlet)
     stored: dict[str, Any] = {}
-    for chunk in _chunks(list(given)):
+    for chunk in chunks(list(given)):
         query = select(Outlet.id, Outlet.name, Outlet.homepage, Outlet.country, Outlet.language)
         for row in session.execute(query.where(Outlet.name.in_(chunk))):
             stored[row.name] = row
@@ -152,7 +148,7 @@ def ensure_outlets(
     ids = {name: row.id for name, row in stored.items()}
     new = [name for name in given if name not in stored]
     insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for chunk in _chunks(new):
+    for chunk in chunks(new):
         rows = [
             {
                 "name": name,
@@ -173,11 +169,6 @@ def ensure_outlets(
 
 def _existing(session: Session, column: Any, values: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    for chunk in _chunks(sorted(set(values))):
+    for chunk in chunks(sorted(set(values))):
         found.update(session.scalars(select(column).where(column.in_(chunk))))
     return found
-
-
-def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]

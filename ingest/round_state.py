@@ -41,22 +41,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import UserDefinedType
 
+from ingest.batches import chunks
 from ingest.models import Article, Feed, Outlet
 from ingest.records import OutletInfo
 from ingest.schedule import EntryRhythm, rhythm_of
 from ingest.types import FeedRef, FetchResult, FetchStatus
 
-#: Bound the size of IN (...) lists; SQLite allows 32,766 variables.
-IN_CHUNK = 500
 #: How many of a feed's newest entries the schedule looks at.
 RECENT_ENTRIES = 20
 #: The rhythm of a feed with no entries.
 NO_ENTRIES = EntryRhythm(None, 0, None)
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), IN_CHUNK):
-        yield list(ids[start : start + IN_CHUNK])
 
 
 def feed_refs(conn: Connection, *, now: datetime, due_only: bool = True) -> list[FeedRef]:
@@ -81,7 +75,7 @@ class RoundFacts:
 
 def round_facts(conn: Connection, feed_ids: Sequence[int], *, now: datetime) -> RoundFacts:
     outlets: dict[int, OutletInfo | None] = {}
-    for chunk in _chunks(sorted(set(feed_ids))):
+    for chunk in chunks(sorted(set(feed_ids))):
         query = (
             select(
                 Feed.id, Outlet.id, Outlet.name, Outlet.homepage, Outlet.country, Outlet.language
@@ -155,7 +149,7 @@ def _feed_rows(conn: Connection, feed_ids: Sequence[int]) -> dict[int, _FeedRow]
     """Each feed's error count, stored rhythm and body hints (a removed feed is absent)."""
     found: dict[int, _FeedRow] = {}
     newest = type_coerce(Feed.rhythm_newest_at, _RawDateTime()).label("newest")
-    for chunk in _chunks(sorted(set(feed_ids))):
+    for chunk in chunks(sorted(set(feed_ids))):
         rows = conn.execute(
             select(
                 Feed.id,
@@ -213,7 +207,7 @@ def recent_entry_times(
     """
     times: dict[int, list[datetime]] = {}
     published = type_coerce(Article.published_at, _RawDateTime()).label("published")
-    for chunk in _chunks(sorted(set(feed_ids))):
+    for chunk in chunks(sorted(set(feed_ids))):
         rank = (
             func.row_number()
             .over(partition_by=Article.feed_id, order_by=Article.published_at.desc())

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
+from ingest.batches import chunks
 from ingest.dedupe import (
     DEFAULT_BANDS,
     DEFAULT_THRESHOLD,
@@ -39,7 +40,6 @@ from ingest.dedupe import (
 )
 from ingest.models import Article, MinHashBand, Story
 
-_IN_CHUNK = 500
 #: At most this many LSH candidates per lookup are verified: a bound on the work when many
 #: stored texts look alike; true near-duplicates of one story share it anyway.
 _BAND_CANDIDATES = 2000
@@ -114,11 +114,6 @@ class _UnionFind:
         # Prefer a stored story (positive id), then the smaller id, as the root.
         keep, drop = sorted((ra, rb), key=lambda s: (s < 0, abs(s)))
         self.parent[drop] = keep
-
-
-def _chunks(values: Sequence[object]) -> Iterable[Sequence[object]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
 
 
 def lookup_sql(
@@ -211,8 +206,8 @@ def _lookup(
     known: dict[int, KnownArticle] = {}
     # Chunks bound the bound parameters (two per candidate at most) well below the
     # engines' limits.
-    for start in range(0, len(candidates), _IN_CHUNK):
-        query = lookup_sql(candidates[start : start + _IN_CHUNK], bands, conn.dialect.name)
+    for chunk in chunks(candidates):
+        query = lookup_sql(chunk, bands, conn.dialect.name)
         if query is None:
             continue
         sql, params = query
@@ -446,7 +441,7 @@ def refresh_stories(
         _story_values(story_id, *given[story_id], now=now) for story_id in ids if story_id in given
     ]
     _update_stories(conn, values)
-    for chunk in _chunks([story_id for story_id in ids if story_id not in given]):
+    for chunk in chunks([story_id for story_id in ids if story_id not in given]):
         members: defaultdict[int, list[KnownArticle]] = defaultdict(list)
         first_seen: dict[int, datetime] = {}
         rows = conn.execute(
