@@ -64,7 +64,7 @@ from sqlalchemy.orm import Session
 from ingest import store
 from ingest.dedupe import DEFAULT_BANDS, DedupeCandidate, signature_to_bytes
 from ingest.models import Article, MinHashBand, Story
-from ingest.pipeline import prepare
+from ingest.pipeline import prepare, save_prepared
 from ingest.stories import NewArticle, index_bands, place_new_articles
 from ingest.tagging import tag_article
 from newsdigest.db import open_database
@@ -230,14 +230,7 @@ def ingest_all(engine: Engine, docs: list[tuple[str, bytes]]) -> dict[str, float
         prepare_s += time.perf_counter() - t0
         prepare_cpu += time.process_time() - c0
         with Session(engine) as session, session.begin():
-            stats = store.save_entries(
-                session,
-                feed_id=feed.id,
-                outlet_id=outlet.id,
-                entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
-                now=NOW,
-                documents=[p.search for p in prepared.entries],
-            )
+            stats = save_prepared(session, prepared, feed_id=feed.id, outlet_id=outlet.id, now=NOW)
         new += stats.new
     return {
         "new": new,
@@ -404,14 +397,7 @@ def stage_breakdown(
                 b0 = _backend_cpu(session) if kind == "postgresql" else 0.0
                 event.listen(engine, "before_cursor_execute", count)
                 c0 = time.process_time()
-                store.save_entries(
-                    session,
-                    feed_id=feed.id,
-                    outlet_id=outlet.id,
-                    entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
-                    now=NOW,
-                    documents=[p.search for p in prepared.entries],
-                )
+                save_prepared(session, prepared, feed_id=feed.id, outlet_id=outlet.id, now=NOW)
                 session.flush()
                 store_cpu += time.process_time() - c0
                 event.remove(engine, "before_cursor_execute", count)

@@ -31,7 +31,7 @@ from ingest import round_state
 from ingest.errors import FeedParseError
 from ingest.fetch import Fetcher, FetchOptions
 from ingest.politeness import domain_key
-from ingest.records import OutletInfo
+from ingest.records import OutletInfo, SaveStats
 from ingest.round_state import FetchRecord, ScheduleFacts
 from ingest.schedule import ScheduleInput, ScheduleSettings, hints_from, next_due
 from ingest.types import FeedRef, FetchResult, FetchStatus, ParsedFeed
@@ -141,6 +141,27 @@ class PreparedFeed:
     warning: str | None = None
     #: Every item's hash, stored for the next fetch (``ingest.known_items``).
     item_hashes: bytes | None = None
+
+
+def save_prepared(
+    session: Session,
+    prepared: PreparedFeed,
+    *,
+    feed_id: int,
+    outlet_id: int | None,
+    now: datetime,
+) -> SaveStats:
+    """Store a prepared feed's entries with the search documents folded for them."""
+    from ingest import store  # only a feed with a body needs the store (slow to import)
+
+    return store.save_entries(
+        session,
+        feed_id=feed_id,
+        outlet_id=outlet_id,
+        entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
+        now=now,
+        documents=[p.search for p in prepared.entries],
+    )
 
 
 def prepare(
@@ -703,19 +724,16 @@ class Pipeline:
         outcomes = self._record(session, plain, [_Saved()] * len(plain), now) if plain else []
         if not bodies:
             return outcomes
-        from ingest import store  # only a batch with bodies needs the store
-
         saved: list[_Saved] = []
         for item in bodies:
             assert item.prepared is not None
             outlet = outlets.get(item.result.feed.id)
-            stored = store.save_entries(
+            stored = save_prepared(
                 session,
+                item.prepared,
                 feed_id=item.result.feed.id,
                 outlet_id=outlet.id if outlet else None,
-                entries=[(p.key, p.entry, p.tags, p.candidate) for p in item.prepared.entries],
                 now=now,
-                documents=[p.search for p in item.prepared.entries],
             )
             saved.append(_Saved(stored.new, stored.updated, stored.joined))
         # After the entries (flushed): the schedule sees this round's new entries too.
