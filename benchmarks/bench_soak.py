@@ -40,6 +40,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,14 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+@dataclass(frozen=True)
+class Farm:
+    base: str
+    pid: int
+
+
 @contextmanager
-def farm(workdir: Path, feeds: int) -> Iterator[str]:
+def farm(workdir: Path, feeds: int) -> Iterator[Farm]:
     ready = workdir / "farm.url"
     ready.unlink(missing_ok=True)  # a stale one from an earlier run would be read at once
     proc = subprocess.Popen(
@@ -107,7 +114,7 @@ def farm(workdir: Path, feeds: int) -> Iterator[str]:
             if proc.poll() is not None:
                 raise SystemExit("the farm did not start")
             time.sleep(0.2)
-        yield ready.read_text().strip().rstrip("/")
+        yield Farm(ready.read_text().strip().rstrip("/"), proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -133,12 +140,23 @@ def tree(pid: int) -> list[int]:
     return out
 
 
-def sample(pids: list[int]) -> tuple[float, float, float]:
-    """CPU seconds used so far and RSS in MB, summed over the process trees, and the RSS
-    of the daemons' own processes (a leak shows there first; a replaced parse worker's
-    CPU time is in its parent's children's times)."""
+@dataclass(frozen=True)
+class Sample:
+    """CPU seconds used so far and RSS in MB, summed over process trees."""
+
+    cpu: float  # the whole trees (the daemons' parse workers included)
+    rss: float
+    main_rss: float  # the roots' own RSS (a leak shows there first)
+    main_cpu: tuple[float, ...]  # each root's own CPU (its event loop and writer: one GIL)
+
+
+def sample(pids: list[int]) -> Sample:
+    """CPU and RSS of the process trees of ``pids`` (a replaced parse worker's CPU time is
+    in its parent's children's times)."""
     cpu = rss = main = 0.0
+    own: list[float] = []
     for root in pids:
+        mine = 0.0
         for p in tree(root):
             try:
                 fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
@@ -150,7 +168,15 @@ def sample(pids: list[int]) -> tuple[float, float, float]:
             rss += int(fields[21]) * PAGE / 1e6
             if p == root:
                 main += int(fields[21]) * PAGE / 1e6
-    return cpu, rss, main
+                mine = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        own.append(mine)
+    return Sample(cpu, rss, main, tuple(own))
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores have been busy since boot (everything but idle and iowait)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
 
 
 def backend_cpu(engine: Engine, application: str) -> float | None:
@@ -317,7 +343,7 @@ def wait_ready(ports: list[int], procs: list[subprocess.Popen[bytes]], timeout: 
 
 def soak(
     workdir: Path,
-    base: str,
+    farm: Farm,
     config: Path,
     engine: Engine,
     daemons: int,
@@ -354,12 +380,14 @@ def soak(
     ]
     samples: list[dict[str, Any]] = []
     load_start = load()
+    base = farm.base
     rounds = Rounds(engine, base, change)
     try:
         wait_ready(ports, procs, timeout=120)
         http_json(f"{base}/stats/reset", "POST")
         started = time.monotonic()
-        cpu0, rss0, main0 = sample([p.pid for p in procs])
+        first = sample([p.pid for p in procs])
+        farm0, busy0 = sample([farm.pid]).cpu, machine_busy()
         pg0 = backend_cpu(engine, application)
         rounds.start()
         next_sample = started + interval
@@ -367,15 +395,15 @@ def soak(
             rounds.poll()
             if now >= next_sample:
                 next_sample += interval
-                cpu, rss, main = sample([p.pid for p in procs])
+                now_sample = sample([p.pid for p in procs])
                 elapsed = now - started
                 record = {
                     "bench": "soak",
                     "run": label,
                     "t_s": round(elapsed, 1),
-                    "cpu_pct": round(100 * (cpu - cpu0) / elapsed, 1),
-                    "rss_mb": round(main, 1),
-                    "rss_tree_mb": round(rss, 1),
+                    "cpu_pct": round(100 * (now_sample.cpu - first.cpu) / elapsed, 1),
+                    "rss_mb": round(now_sample.main_rss, 1),
+                    "rss_tree_mb": round(now_sample.rss, 1),
                     "requests": http_json(f"{base}/stats")["requests"],
                     "rounds": rounds.completed,
                     **lag_quantiles([http_json(f"http://127.0.0.1:{p}/metrics") for p in ports]),
@@ -385,7 +413,8 @@ def soak(
             time.sleep(0.25)
         elapsed = time.monotonic() - started
         stats = http_json(f"{base}/stats")
-        cpu, rss, main = sample([p.pid for p in procs])
+        last = sample([p.pid for p in procs])
+        farm1, busy1 = sample([farm.pid]).cpu, machine_busy()
         pg1 = backend_cpu(engine, application)
         claim_lag = lag_quantiles([http_json(f"http://127.0.0.1:{p}/metrics") for p in ports])
     finally:
@@ -401,6 +430,7 @@ def soak(
             log.close()
     # Growth after warm-up: from the sample a quarter into the run to the end.
     quarter = samples[len(samples) // 4] if len(samples) > 3 else None
+    requests = stats["requests"]
     return {
         "bench": "soak_summary",
         "run": label,
@@ -415,24 +445,34 @@ def soak(
         # due (from the mark to the round's last fetch, completed rounds only).
         "farm_tick_s_per_round": round(rounds.tick_s / max(1, rounds.completed + 1), 2),
         "due_fetches_per_s": round(rounds.due_fetches / rounds.due_s, 1) if rounds.due_s else None,
-        "cpu_pct": round(100 * (cpu - cpu0) / elapsed, 1),
+        "cpu_pct": round(100 * (last.cpu - first.cpu) / elapsed, 1),
+        # Each daemon's own process (event loop, writer, claims: one GIL), parse workers
+        # apart: near 100% it is bound by that one core.
+        "daemon_main_cpu_pct": [
+            round(100 * (b - a) / elapsed, 1)
+            for a, b in zip(first.main_cpu, last.main_cpu, strict=True)
+        ],
         # CPU per fetch: the daemons' process trees, and the PostgreSQL backends serving them.
-        "daemon_cpu_ms_per_fetch": round(1000 * (cpu - cpu0) / stats["requests"], 3)
-        if stats["requests"]
+        "daemon_cpu_ms_per_fetch": round(1000 * (last.cpu - first.cpu) / requests, 3)
+        if requests
         else None,
         "pg_cpu_pct": None if pg0 is None or pg1 is None else round(100 * (pg1 - pg0) / elapsed, 1),
         "pg_cpu_ms_per_fetch": None
-        if pg0 is None or pg1 is None or not stats["requests"]
-        else round(1000 * (pg1 - pg0) / stats["requests"], 3),
+        if pg0 is None or pg1 is None or not requests
+        else round(1000 * (pg1 - pg0) / requests, 3),
+        # The farm answers every fetch from one process on this machine too; the machine's
+        # busy share says whether the run had a core left (2 cores: at most 200%).
+        "farm_cpu_pct": round(100 * (farm1 - farm0) / elapsed, 1),
+        "machine_busy_pct": round(100 * (busy1 - busy0) / elapsed, 1),
         # RSS of the daemons' own processes; the parse workers' come and go with batches.
-        "rss_mb_first": round(main0, 1),
+        "rss_mb_first": round(first.main_rss, 1),
         "rss_mb_quarter": None if quarter is None else quarter["rss_mb"],
-        "rss_mb_last": round(main, 1),
+        "rss_mb_last": round(last.main_rss, 1),
         "rss_growth_after_warmup_mb": None
         if quarter is None
-        else round(main - quarter["rss_mb"], 1),
-        "rss_tree_mb_first": round(rss0, 1),
-        "rss_tree_mb_last": round(rss, 1),
+        else round(last.main_rss - quarter["rss_mb"], 1),
+        "rss_tree_mb_first": round(first.rss, 1),
+        "rss_tree_mb_last": round(last.rss, 1),
         "rss_tree_mb_peak": max((s["rss_tree_mb"] for s in samples), default=None),
         "lag_p50_s": quantile(rounds.lags, 0.5),
         "lag_p95_s": quantile(rounds.lags, 0.95),
@@ -462,21 +502,21 @@ def drop_schema(url: str, schema: str) -> None:
 
 
 def run_database(
-    args: argparse.Namespace, base: str, url: str, label: str, counts: Sequence[int]
+    args: argparse.Namespace, farm: Farm, url: str, label: str, counts: Sequence[int]
 ) -> None:
     """Warm one database up, then one soak per daemon count on it."""
     # About ten batches a round, so every daemon gets some, as 10,000 feeds do at the
     # default of 500 (one batch of 500 would hold all of 300 feeds, a second daemon idle).
     batch = args.claim_batch or min(500, max(25, args.feeds // 10))
     config = write_config(args.workdir, url, label, batch, args.parse_workers)
-    emit(warm_up(args.workdir, base, config, label))
+    emit(warm_up(args.workdir, farm.base, config, label))
     engine = make_engine(url)  # SQLite: the project's busy timeout and WAL settings
     try:
         summaries = []
         for daemons in counts:
             summary = soak(
                 args.workdir,
-                base,
+                farm,
                 config,
                 engine,
                 daemons,
@@ -547,13 +587,13 @@ def main(argv: list[str] | None = None) -> int:
             or None,
         }
     )
-    with farm(args.workdir, args.feeds) as base:
+    with farm(args.workdir, args.feeds) as the_farm:
         if args.sqlite or args.skip_postgres:
-            run_database(args, base, f"sqlite:///{args.workdir / 'soak.db'}", "sqlite", [1])
+            run_database(args, the_farm, f"sqlite:///{args.workdir / 'soak.db'}", "sqlite", [1])
         if not args.skip_postgres:
             url, schema = postgres_schema(args.postgres)
             try:
-                run_database(args, base, url, "postgres", counts)
+                run_database(args, the_farm, url, "postgres", counts)
             finally:
                 drop_schema(args.postgres, schema)
     return 0
