@@ -152,15 +152,31 @@ def save_prepared(
     now: datetime,
 ) -> SaveStats:
     """Store a prepared feed's entries with the search documents folded for them."""
+    return save_prepared_feeds(session, [(prepared, feed_id, outlet_id)], now=now)[0]
+
+
+def save_prepared_feeds(
+    session: Session,
+    feeds: Sequence[tuple[PreparedFeed, int, int | None]],
+    *,
+    now: datetime,
+) -> list[SaveStats]:
+    """Store prepared feeds' entries, (prepared, feed id, outlet id) each, together
+    (``ingest.store.save_feeds``): their new entries are placed in stories at once."""
     from ingest import store  # only a feed with a body needs the store (slow to import)
 
-    return store.save_entries(
+    return store.save_feeds(
         session,
-        feed_id=feed_id,
-        outlet_id=outlet_id,
-        entries=[(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
+        [
+            store.FeedEntries(
+                feed_id,
+                outlet_id,
+                [(p.key, p.entry, p.tags, p.candidate) for p in prepared.entries],
+                [p.search for p in prepared.entries],
+            )
+            for prepared, feed_id, outlet_id in feeds
+        ],
         now=now,
-        documents=[p.search for p in prepared.entries],
     )
 
 
@@ -724,18 +740,16 @@ class Pipeline:
         outcomes = self._record(session, plain, [_Saved()] * len(plain), now) if plain else []
         if not bodies:
             return outcomes
-        saved: list[_Saved] = []
-        for item in bodies:
-            assert item.prepared is not None
-            outlet = outlets.get(item.result.feed.id)
-            stored = save_prepared(
-                session,
-                item.prepared,
-                feed_id=item.result.feed.id,
-                outlet_id=outlet.id if outlet else None,
-                now=now,
-            )
-            saved.append(_Saved(stored.new, stored.updated, stored.joined))
+        stored = save_prepared_feeds(
+            session,
+            [
+                (item.prepared, item.result.feed.id, _outlet_id(outlets, item.result.feed.id))
+                for item in bodies
+                if item.prepared is not None
+            ],
+            now=now,
+        )
+        saved = [_Saved(s.new, s.updated, s.joined) for s in stored]
         # After the entries (flushed): the schedule sees this round's new entries too.
         session.flush()
         return outcomes + self._record(session, bodies, saved, now)
@@ -781,6 +795,11 @@ class Pipeline:
             )
         round_state.record_fetches(conn, records, now=now)
         return outcomes
+
+
+def _outlet_id(outlets: dict[int, OutletInfo | None], feed_id: int) -> int | None:
+    outlet = outlets.get(feed_id)
+    return outlet.id if outlet else None
 
 
 async def _take_place(backlog: asyncio.Semaphore, writer: asyncio.Task[None]) -> None:

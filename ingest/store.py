@@ -18,16 +18,19 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     literal_column,
     null,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ingest.batches import chunks
 from ingest.dedupe import (
     DEFAULT_THRESHOLD,
     DedupeCandidate,
@@ -236,86 +239,170 @@ class TagToStore(Protocol):
     def evidence(self) -> tuple[str, ...]: ...
 
 
+#: One entry to store: its default key, the entry, its tags, its de-duplication candidate.
+EntryRow = tuple[str, EntryToStore, Sequence[TagToStore], DedupeCandidate | None]
+
+
+@dataclass(frozen=True)
+class FeedEntries:
+    """One feed's entries for :func:`save_feeds`, with their search documents (in the
+    entries' order) when folded beforehand (``ingest.pipeline.prepare`` does it in the
+    parse workers); an entry without one is folded in the store."""
+
+    feed_id: int
+    outlet_id: int | None
+    entries: Sequence[EntryRow]
+    documents: Sequence[SearchDocument | None] | None = None
+
+
 def save_entries(
     session: Session,
     *,
     feed_id: int,
     outlet_id: int | None,
-    entries: Sequence[tuple[str, EntryToStore, Sequence[TagToStore], DedupeCandidate | None]],
+    entries: Sequence[EntryRow],
     now: datetime,
     dedupe_threshold: float = DEFAULT_THRESHOLD,
     documents: Sequence[SearchDocument | None] | None = None,
 ) -> SaveStats:
-    """Store a feed's entries keyed by (feed, key): insert new, update changed, skip the rest.
+    """Store one feed's entries (:func:`save_feeds` of one feed)."""
+    feed = FeedEntries(feed_id, outlet_id, entries, documents)
+    return save_feeds(session, [feed], now=now, dedupe_threshold=dedupe_threshold)[0]
+
+
+@dataclass
+class _FeedPlan:
+    """What storing one feed's entries comes to, decided before any new entry is placed."""
+
+    feed: FeedEntries
+    unique: dict[str, tuple[EntryToStore, Sequence[TagToStore], DedupeCandidate | None]]
+    given: dict[str, SearchDocument | None]
+    new_keys: list[str]
+    updated: int = 0
+    unchanged: int = 0
+    joined: int = 0
+
+    def document(self, key: str) -> SearchDocument:
+        entry = self.unique[key][0]
+        return self.given[key] or search_document(entry.title, entry.content_text)
+
+
+def save_feeds(
+    session: Session,
+    feeds: Sequence[FeedEntries],
+    *,
+    now: datetime,
+    dedupe_threshold: float = DEFAULT_THRESHOLD,
+) -> list[SaveStats]:
+    """Store feeds' entries keyed by (feed, key): insert new, update changed, skip the rest.
 
     Each entry comes with its default key (``ingest.normalize.entry_key``; a feed whose
     guids are unusable is keyed by link, or link + date, instead), its tags and its
     de-duplication candidate (fingerprint and MinHash signature). A new entry joins a
     story (``ingest.stories``); an updated entry is stored in place, its tags and
     signature replaced, its story kept. A key seen twice in one document keeps its first
-    entry.
+    entry. Returns each feed's counts, in order.
 
-    ``documents`` (in the entries' order) are their search documents, folded beforehand
-    (``ingest.pipeline.prepare`` does it in the parse workers); an entry without one is
-    folded here. The store writes them into the search index with the rows.
+    Each feed's stored entries are read first (one statement a feed, plus one for all
+    their key policies); only then is the story placement lock taken
+    (:func:`lock_story_placement`), and the new entries of every feed are placed and
+    inserted together, in a handful of statements. The lock is held until the caller
+    commits, and every daemon's writer waits for it: what it covers is kept to the
+    statements that must see each other's stories.
     """
-    policy = _key_policy(session, feed_id, [entry for _, entry, _, _ in entries])
-    unique: dict[str, tuple[EntryToStore, Sequence[TagToStore], DedupeCandidate | None]] = {}
-    given: dict[str, SearchDocument | None] = {}
-    for i, (key, entry, tags, candidate) in enumerate(entries):
-        # The given key is the default (guid) one; a degraded feed keys by link (+ date).
-        chosen = key if policy is KeyPolicy.GUID else entry.key_for(policy)
-        if chosen not in unique:
-            unique[chosen] = (entry, tags, candidate)
-            given[chosen] = documents[i] if documents is not None else None
-
-    def document(key: str) -> SearchDocument:
-        entry = unique[key][0]
-        return given[key] or search_document(entry.title, entry.content_text)
-
-    postgres = session.get_bind().dialect.name == "postgresql"
-    indexed: list[tuple[int, SearchDocument]] = []  # SQLite's index rows
-    keys = list(unique)
-    existing: dict[str, tuple[int, str]] = {}
-    tombstoned: set[str] = set()
-    for start in range(0, len(keys), _IN_CHUNK):
-        chunk = keys[start : start + _IN_CHUNK]
-        # Stored entries and tombstones in one statement (a tombstone row has no id).
-        rows = session.execute(
-            select(Article.entry_key, Article.id, Article.content_hash)
-            .where(Article.feed_id == feed_id, Article.entry_key.in_(chunk))
-            .union_all(
-                select(EntryTombstone.entry_key, null(), null()).where(
-                    EntryTombstone.feed_id == feed_id, EntryTombstone.entry_key.in_(chunk)
-                )
+    again = _repeated(feeds)
+    if again:  # a feed twice: its second document is stored after the first, as it sees it
+        once = [i for i in range(len(feeds)) if i not in again]
+        stats: dict[int, SaveStats] = {}
+        for part in (once, sorted(again)):
+            stored = save_feeds(
+                session, [feeds[i] for i in part], now=now, dedupe_threshold=dedupe_threshold
             )
-        ).all()
-        for key, article_id, digest in rows:
-            if article_id is None:
-                tombstoned.add(key)
-            else:
-                existing[key] = (article_id, digest)
+            stats.update(zip(part, stored, strict=True))
+        return [stats[i] for i in range(len(feeds))]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    policies = _key_policies(session, [feed.feed_id for feed in feeds])
+    indexed: list[tuple[int, SearchDocument]] = []  # SQLite's index rows
+    tag_rows: list[tuple[object, ...]] = []
+    resigned: list[tuple[int, tuple[int, ...]]] = []
+    plans = [
+        _plan_feed(
+            session, feed, policies[feed.feed_id], now, postgres, indexed, tag_rows, resigned
+        )
+        for feed in feeds
+    ]
+    new = [(plan, key) for plan in plans for key in plan.new_keys]
+    if new:
+        lock_story_placement(session, durable=False)
+        _insert_new(session, new, now, dedupe_threshold, postgres, indexed, tag_rows, resigned)
+    index_bands(session, resigned)
+    insert_rows(session.connection(), Tag.__tablename__, _TAG_COLUMNS, tag_rows)
+    index_documents(session.connection(), indexed)
+    return [
+        SaveStats(
+            new=len(plan.new_keys),
+            updated=plan.updated,
+            unchanged=plan.unchanged,
+            joined=plan.joined,
+        )
+        for plan in plans
+    ]
+
+
+def _repeated(feeds: Sequence[FeedEntries]) -> set[int]:
+    """Positions of feeds given earlier in ``feeds`` too."""
+    seen: set[int] = set()
+    again: set[int] = set()
+    for i, feed in enumerate(feeds):
+        if feed.feed_id in seen:
+            again.add(i)
+        seen.add(feed.feed_id)
+    return again
+
+
+def _plan_feed(
+    session: Session,
+    feed: FeedEntries,
+    current: KeyPolicy,
+    now: datetime,
+    postgres: bool,
+    indexed: list[tuple[int, SearchDocument]],
+    tag_rows: list[tuple[object, ...]],
+    resigned: list[tuple[int, tuple[int, ...]]],
+) -> _FeedPlan:
+    """Read a feed's stored entries, settle its key policy, update its changed entries
+    (their index rows join ``indexed``, ``tag_rows`` and ``resigned``); the new ones are
+    left for placement."""
+    entries = [entry for _, entry, _, _ in feed.entries]
+    # The links are looked up only while the policy may still degrade (_degraded_policy).
+    links = sorted({e.url for e in entries if e.url}) if current is not KeyPolicy.LINK_DATE else []
+    unique, given = _unique_entries(feed, current)
+    existing, tombstoned, previous = _stored_entries(session, feed.feed_id, list(unique), links)
+    policy = _degraded_policy(current, [(e.guid, e.url) for e in entries], previous)
+    if policy is not current:
+        _rekey(session, feed.feed_id, policy)
+        stored = session.get(Feed, feed.feed_id)
+        assert stored is not None  # its policy was read in this transaction
+        stored.key_policy = str(policy)
+        unique, given = _unique_entries(feed, policy)
+        existing, tombstoned, _ = _stored_entries(session, feed.feed_id, list(unique), [])
     # Pruned entries the feed still lists stay pruned (ingest.prune keeps their keys).
     for key in tombstoned.difference(existing):
         del unique[key]
-    new_keys: list[str] = []
-    joined = 0
-    tag_rows: list[tuple[object, ...]] = []
-    resigned: list[tuple[int, tuple[int, ...]]] = []
-    updated = unchanged = 0
+    plan = _FeedPlan(feed, unique, given, [])
     for key, (entry, tags, candidate) in unique.items():
         if key not in existing:
-            new_keys.append(key)
+            plan.new_keys.append(key)
             continue
         article_id, old_hash = existing[key]
         if old_hash == entry.content_hash:
-            unchanged += 1
+            plan.unchanged += 1
             continue
         _update_article(
             session,
             article_id,
             {**_article_values(entry, candidate), "updated_at": now},
-            document(key),
+            plan.document(key),
             indexed,
             postgres=postgres,
         )
@@ -324,80 +411,153 @@ def save_entries(
         tag_rows.extend(_tag_rows(article_id, tags))
         if candidate is not None:
             resigned.append((article_id, candidate.signature))
-        updated += 1
-    if new_keys:
-        lock_story_placement(session, durable=False)
-        placement = place_new_articles(
-            session,
-            [
-                NewArticle(
-                    unique[k][2], unique[k][0].published, is_full_text(unique[k][0].content_text)
+        plan.updated += 1
+    return plan
+
+
+def _unique_entries(
+    feed: FeedEntries, policy: KeyPolicy
+) -> tuple[
+    dict[str, tuple[EntryToStore, Sequence[TagToStore], DedupeCandidate | None]],
+    dict[str, SearchDocument | None],
+]:
+    """A feed's entries by their key under ``policy`` (the first of a key wins), and
+    their given search documents."""
+    unique: dict[str, tuple[EntryToStore, Sequence[TagToStore], DedupeCandidate | None]] = {}
+    given: dict[str, SearchDocument | None] = {}
+    for i, (key, entry, tags, candidate) in enumerate(feed.entries):
+        # The given key is the default (guid) one; a degraded feed keys by link (+ date).
+        chosen = key if policy is KeyPolicy.GUID else entry.key_for(policy)
+        if chosen not in unique:
+            unique[chosen] = (entry, tags, candidate)
+            given[chosen] = feed.documents[i] if feed.documents is not None else None
+    return unique, given
+
+
+def _stored_entries(
+    session: Session, feed_id: int, keys: list[str], links: list[str]
+) -> tuple[dict[str, tuple[int, str]], set[str], list[tuple[str | None, str | None]]]:
+    """In one statement (per chunk of values): the feed's stored articles under ``keys``
+    (id and content hash), its tombstones among them, and the (guid, url) of its stored
+    articles linking to ``links``."""
+    existing: dict[str, tuple[int, str]] = {}
+    tombstoned: set[str] = set()
+    previous: list[tuple[str | None, str | None]] = []
+    for start in range(0, max(len(keys), len(links)), _IN_CHUNK):
+        key_chunk = keys[start : start + _IN_CHUNK]
+        link_chunk = links[start : start + _IN_CHUNK]
+        parts: list[Select[Any]] = []
+        if key_chunk:
+            parts.append(
+                select(literal("a"), Article.entry_key, Article.id, Article.content_hash).where(
+                    Article.feed_id == feed_id, Article.entry_key.in_(key_chunk)
                 )
-                for k in new_keys
-            ],
-            now=now,
-            threshold=dedupe_threshold,
-        )
-        docs = {key: document(key) for key in new_keys}
-        new_rows = [
-            {
-                **_article_values(unique[key][0], unique[key][2]),
-                "feed_id": feed_id,
-                "outlet_id": outlet_id,
-                "story_id": story_id,
-                "entry_key": key,
-                "first_seen_at": now,
-                "updated_at": None,
-                "search_title": docs[key].title,
-                "search_text": docs[key].text,
-            }
-            for key, story_id in zip(new_keys, placement.story_ids, strict=True)
-        ]
-        # Core inserts on the session's connection: the ORM's bulk path costs more than the
-        # statements themselves, and these run for every entry of every feed.
-        conn = session.connection()
-        if postgres:  # articles, their bands and tags in one statement
-            inserted = _insert_new_postgres(conn, new_rows, unique)
-        else:
-            # Rows are matched back by entry_key, so the returned order does not matter
-            # (asking for parameter order made SQLite insert one row per statement).
-            inserted = conn.execute(_insert_articles(), new_rows).all()
-        row_of = dict(zip(new_keys, new_rows, strict=True))
-        # The stories this batch created hold only its articles: no need to read them back.
-        created: dict[int, list[KnownArticle]] = {}
-        for article_id, key in inserted:
-            if not postgres:
-                indexed.append((article_id, docs[key]))
-                tag_rows.extend(_tag_rows(article_id, unique[key][1]))
-                candidate = unique[key][2]
-                if candidate is not None:
-                    resigned.append((article_id, candidate.signature))
-            row = row_of[key]
-            story_id = row["story_id"]
-            if story_id in placement.created:
-                created.setdefault(story_id, []).append(
-                    KnownArticle(
-                        article_id, story_id, None, "", (), row["published_at"], row["is_full"]
-                    )
+            )
+            parts.append(
+                select(literal("t"), EntryTombstone.entry_key, null(), null()).where(
+                    EntryTombstone.feed_id == feed_id, EntryTombstone.entry_key.in_(key_chunk)
                 )
-        refresh_stories(
-            session,
-            placement.story_ids,
-            now=now,
-            known={story_id: (members, now) for story_id, members in created.items()},
-        )
-        joined = sum(kind is not DedupeKind.NEW_STORY for kind in placement.kinds)
-    index_bands(session, resigned)
-    insert_rows(session.connection(), Tag.__tablename__, _TAG_COLUMNS, tag_rows)
-    index_documents(session.connection(), indexed)
-    return SaveStats(new=len(new_keys), updated=updated, unchanged=unchanged, joined=joined)
+            )
+        if link_chunk:
+            parts.append(
+                select(literal("p"), Article.guid, null(), Article.url).where(
+                    Article.feed_id == feed_id, Article.url.in_(link_chunk)
+                )
+            )
+        for kind, key, article_id, value in session.execute(union_all(*parts)).all():
+            if kind == "a":
+                existing[key] = (article_id, value)
+            elif kind == "t":
+                tombstoned.add(key)
+            else:
+                previous.append((key, value))
+    return existing, tombstoned, previous
+
+
+def _insert_new(
+    session: Session,
+    new: list[tuple[_FeedPlan, str]],
+    now: datetime,
+    threshold: float,
+    postgres: bool,
+    indexed: list[tuple[int, SearchDocument]],
+    tag_rows: list[tuple[object, ...]],
+    resigned: list[tuple[int, tuple[int, ...]]],
+) -> None:
+    """Place the new entries of several feeds in stories and insert them (under the
+    placement lock): one lookup, one insert of articles (with, on PostgreSQL, their bands
+    and tags) and one refresh of the stories they joined, for all of them."""
+    placement = place_new_articles(
+        session,
+        [
+            NewArticle(
+                plan.unique[key][2],
+                plan.unique[key][0].published,
+                is_full_text(plan.unique[key][0].content_text),
+            )
+            for plan, key in new
+        ],
+        now=now,
+        threshold=threshold,
+    )
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    plan_of: dict[tuple[int, str], _FeedPlan] = {}
+    for (plan, key), story_id, kind in zip(new, placement.story_ids, placement.kinds, strict=True):
+        document = plan.document(key)
+        rows[plan.feed.feed_id, key] = {
+            **_article_values(plan.unique[key][0], plan.unique[key][2]),
+            "feed_id": plan.feed.feed_id,
+            "outlet_id": plan.feed.outlet_id,
+            "story_id": story_id,
+            "entry_key": key,
+            "first_seen_at": now,
+            "updated_at": None,
+            "search_title": document.title,
+            "search_text": document.text,
+        }
+        plan_of[plan.feed.feed_id, key] = plan
+        if kind is not DedupeKind.NEW_STORY:
+            plan.joined += 1
+    # Core inserts on the session's connection: the ORM's bulk path costs more than the
+    # statements themselves, and these run for every entry of every feed.
+    conn = session.connection()
+    if postgres:  # articles, their bands and tags in one statement
+        inserted = _insert_new_postgres(conn, rows, plan_of)
+    else:
+        # Rows are matched back by (feed, key), so the returned order does not matter
+        # (asking for parameter order made SQLite insert one row per statement).
+        inserted = conn.execute(_insert_articles(), list(rows.values())).all()
+    # The stories this batch created hold only its articles: no need to read them back.
+    created: dict[int, list[KnownArticle]] = {}
+    for article_id, feed_id, key in inserted:
+        plan = plan_of[feed_id, key]
+        if not postgres:
+            indexed.append((article_id, plan.document(key)))
+            tag_rows.extend(_tag_rows(article_id, plan.unique[key][1]))
+            candidate = plan.unique[key][2]
+            if candidate is not None:
+                resigned.append((article_id, candidate.signature))
+        row = rows[feed_id, key]
+        story_id = row["story_id"]
+        if story_id in placement.created:
+            created.setdefault(story_id, []).append(
+                KnownArticle(
+                    article_id, story_id, None, "", (), row["published_at"], row["is_full"]
+                )
+            )
+    refresh_stories(
+        session,
+        placement.story_ids,
+        now=now,
+        known={story_id: (members, now) for story_id, members in created.items()},
+    )
 
 
 def _insert_articles() -> Any:
-    """SQLite: INSERT ... RETURNING id, entry_key of new articles (the caller indexes their
-    search documents, and inserts their bands and tags)."""
+    """SQLite: INSERT ... RETURNING id, feed_id, entry_key of new articles (the caller
+    indexes their search documents, and inserts their bands and tags)."""
     table = Article.__table__
-    return insert(table).returning(table.c.id, table.c.entry_key)
+    return insert(table).returning(table.c.id, table.c.feed_id, table.c.entry_key)
 
 
 #: The articles' columns a new row sets on PostgreSQL, with their array types for unnest.
@@ -422,18 +582,21 @@ def _postgres_insert_new_sql() -> str:
     arrays = ", ".join(f"%b::{pg_type}[]" for _, pg_type in _PG_ARTICLE_COLUMNS)
     vector = postgres_vector(literal_column("r.search_title"), literal_column("r.search_text"))
     vector_sql = str(vector.compile(dialect=postgresql.dialect()))
+    # Bands and tags find their article by (feed, key): the articles' unique key.
     return (
         f"WITH a AS (INSERT INTO articles ({', '.join(stored)}, search_vector) "
         f"SELECT {', '.join(f'r.{n}' for n in stored)}, {vector_sql} "
-        f"FROM unnest({arrays}) AS r ({', '.join(names)}) RETURNING id, entry_key), "
+        f"FROM unnest({arrays}) AS r ({', '.join(names)}) RETURNING id, feed_id, entry_key), "
         "b AS (INSERT INTO minhash_bands (article_id, band, hash) "
-        "SELECT a.id, q.band, q.hash FROM a JOIN unnest(%b::text[], %b::integer[], "
-        "%b::bigint[]) AS q (entry_key, band, hash) ON q.entry_key = a.entry_key), "
+        "SELECT a.id, q.band, q.hash FROM a JOIN unnest(%b::integer[], %b::text[], "
+        "%b::integer[], %b::bigint[]) AS q (feed_id, entry_key, band, hash) "
+        "ON q.feed_id = a.feed_id AND q.entry_key = a.entry_key), "
         "t AS (INSERT INTO tags (article_id, kind, value, score, evidence) "
-        "SELECT a.id, q.kind, q.value, q.score, q.evidence FROM a JOIN unnest(%b::text[], "
-        "%b::text[], %b::text[], %b::double precision[], %b::json[]) "
-        "AS q (entry_key, kind, value, score, evidence) ON q.entry_key = a.entry_key) "
-        "SELECT id, entry_key FROM a"
+        "SELECT a.id, q.kind, q.value, q.score, q.evidence FROM a JOIN unnest(%b::integer[], "
+        "%b::text[], %b::text[], %b::text[], %b::double precision[], %b::json[]) "
+        "AS q (feed_id, entry_key, kind, value, score, evidence) "
+        "ON q.feed_id = a.feed_id AND q.entry_key = a.entry_key) "
+        "SELECT id, feed_id, entry_key FROM a"
     )
 
 
@@ -442,11 +605,12 @@ _POSTGRES_INSERT_NEW = _postgres_insert_new_sql()
 
 def _insert_new_postgres(
     conn: Connection,
-    rows: Sequence[dict[str, Any]],
-    unique: dict[str, tuple[EntryToStore, Sequence[TagToStore], DedupeCandidate | None]],
-) -> list[tuple[int, str]]:
-    """Insert new articles with their search vectors, LSH bands and tags, in one statement
-    of one array per column (a constant text, which psycopg prepares): (id, entry_key).
+    rows: dict[tuple[int, str], dict[str, Any]],
+    plans: dict[tuple[int, str], _FeedPlan],
+) -> list[tuple[int, int, str]]:
+    """Insert new articles (by feed and key) with their search vectors, LSH bands and
+    tags, in one statement of one array per column (a constant text, which psycopg
+    prepares): (id, feed_id, entry_key).
 
     One round trip instead of three, and no per-row SQL: SQLAlchemy's multi-row VALUES
     renamed every row's parameters and psycopg split the resulting text again at each
@@ -454,29 +618,34 @@ def _insert_new_postgres(
     """
     columns = []
     for name, _ in _PG_ARTICLE_COLUMNS:
-        values = [row[name] for row in rows]
+        values = [row[name] for row in rows.values()]
         if name in _PG_JSON_COLUMNS:
             values = [json_text(v) for v in values]
         columns.append(values)
-    bands: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
-    tags: tuple[list[Any], ...] = ([], [], [], [], [])
-    for row in rows:
-        key = row["entry_key"]
-        _, entry_tags, candidate = unique[key]
+    bands: tuple[list[Any], ...] = ([], [], [], [])
+    tags: tuple[list[Any], ...] = ([], [], [], [], [], [])
+    for feed_id, key in rows:
+        _, entry_tags, candidate = plans[feed_id, key].unique[key]
         if candidate is not None and candidate.signature:
             for band, value in signature_bands(candidate.signature):
-                bands[0].append(key)
-                bands[1].append(band)
-                bands[2].append(value)
+                for column, item in zip(bands, (feed_id, key, band, value), strict=True):
+                    column.append(item)
         for tag in entry_tags:
-            for column, value in zip(
+            for column, item in zip(
                 tags,
-                (key, tag.kind, tag.value, float(tag.score), json_text(list(tag.evidence))),
+                (
+                    feed_id,
+                    key,
+                    tag.kind,
+                    tag.value,
+                    float(tag.score),
+                    json_text(list(tag.evidence)),
+                ),
                 strict=True,
             ):
-                column.append(value)
+                column.append(item)
     result = conn.exec_driver_sql(_POSTGRES_INSERT_NEW, (*columns, *bands, *tags))
-    return [(article_id, key) for article_id, key in result]
+    return [(article_id, feed_id, key) for article_id, feed_id, key in result]
 
 
 def _update_article(
@@ -569,38 +738,36 @@ def _tag_rows(article_id: int, tags: Sequence[TagToStore]) -> list[tuple[object,
 _DEGRADATION = (KeyPolicy.GUID, KeyPolicy.LINK, KeyPolicy.LINK_DATE)
 
 
-def _key_policy(session: Session, feed_id: int, entries: Sequence[EntryToStore]) -> KeyPolicy:
+def _key_policies(session: Session, feed_ids: Sequence[int]) -> dict[int, KeyPolicy]:
+    """The feeds' key policies (one statement per chunk); a feed missing is an error."""
+    found: dict[int, KeyPolicy] = {}
+    for chunk in chunks(sorted(set(feed_ids))):
+        # The one column, not the Feed (loading the whole row cost more than the rest here).
+        rows = session.execute(select(Feed.id, Feed.key_policy).where(Feed.id.in_(chunk)))
+        found.update((feed_id, KeyPolicy(policy or KeyPolicy.GUID)) for feed_id, policy in rows)
+    for feed_id in feed_ids:
+        if feed_id not in found:
+            raise FeedNotFoundError(f"no feed with id {feed_id}")
+    return found
+
+
+def _degraded_policy(
+    current: KeyPolicy,
+    observed: list[tuple[str | None, str | None]],
+    previous: list[tuple[str | None, str | None]],
+) -> KeyPolicy:
     """The feed's key policy after seeing this document; it only ever degrades.
 
     A feed that repeats guids across entries, or mints new guids on every fetch, is keyed
-    by link (then link + date) from now on, as FreshRSS does; the stored articles are
-    re-keyed so that none of them comes back as new.
+    by link (then link + date) from now on, as FreshRSS does; the caller re-keys the
+    stored articles (:func:`_rekey`) so that none of them comes back as new. ``observed``
+    is the document's (guid, link) pairs, ``previous`` the stored articles' sharing a link.
     """
-    # The one column, not the Feed (loading the whole row cost more than the rest here).
-    found = session.execute(select(Feed.key_policy).where(Feed.id == feed_id)).one_or_none()
-    if found is None:
-        raise FeedNotFoundError(f"no feed with id {feed_id}")
-    current = KeyPolicy(found.key_policy or KeyPolicy.GUID)
-    if current is KeyPolicy.LINK_DATE or not entries:
+    if current is KeyPolicy.LINK_DATE or not observed:
         return current
-    observed = [(e.guid, e.url) for e in entries]
-    links = sorted({e.url for e in entries if e.url})
-    previous: list[tuple[str | None, str | None]] = []
-    for start in range(0, len(links), _IN_CHUNK):
-        chunk = links[start : start + _IN_CHUNK]
-        rows = session.execute(
-            select(Article.guid, Article.url).where(
-                Article.feed_id == feed_id, Article.url.in_(chunk)
-            )
-        )
-        previous.extend((guid, url) for guid, url in rows)
     decided = choose_key_policy(observed, previous)
     if _DEGRADATION.index(decided) <= _DEGRADATION.index(current):
         return current
-    _rekey(session, feed_id, decided)
-    feed = session.get(Feed, feed_id)
-    assert feed is not None  # read above, in this transaction
-    feed.key_policy = str(decided)
     return decided
 
 

@@ -301,14 +301,14 @@ def test_a_feed_that_cannot_be_stored_says_so_and_the_others_are_stored(
     httpserver.expect_request("/good").respond_with_data(rss(("a", "Good", "Fine.")))
     httpserver.expect_request("/bad").respond_with_data(rss(("b", "Bad", "Boom.")))
     good, bad = follow(engine, httpserver.url_for("/good"), httpserver.url_for("/bad"))
-    real = store.save_entries
+    real = store.save_feeds
 
-    def failing(session, *, feed_id, **kwargs):  # type: ignore[no-untyped-def]
-        if feed_id == bad:  # stands for a database refusing this feed's rows
+    def failing(session, feeds, **kwargs):  # type: ignore[no-untyped-def]
+        if any(f.feed_id == bad for f in feeds):  # a database refusing this feed's rows
             raise RuntimeError("simulated storage failure")
-        return real(session, feed_id=feed_id, **kwargs)
+        return real(session, feeds, **kwargs)
 
-    monkeypatch.setattr(store, "save_entries", failing)
+    monkeypatch.setattr(store, "save_feeds", failing)
     report = run_round(engine)
     outcomes = {o.feed_id: o for o in report.outcomes}
     assert outcomes[good].new == 1 and outcomes[good].error is None
