@@ -8,7 +8,7 @@ one transaction by the pipeline. Database integrity errors become our errors.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -271,6 +271,34 @@ def save_entries(
 
 
 @dataclass
+class _IndexRows:
+    """What a save writes after its articles: search documents (SQLite's index), tag
+    rows and LSH signatures of new and updated articles."""
+
+    documents: list[tuple[int, SearchDocument]] = field(default_factory=list)
+    tags: list[tuple[object, ...]] = field(default_factory=list)
+    signatures: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
+
+    def add(
+        self,
+        article_id: int,
+        tags: Sequence[TagToStore],
+        candidate: DedupeCandidate | None,
+        document: SearchDocument | None = None,
+    ) -> None:
+        if document is not None:
+            self.documents.append((article_id, document))
+        self.tags.extend(_tag_rows(article_id, tags))
+        if candidate is not None:
+            self.signatures.append((article_id, candidate.signature))
+
+    def write(self, session: Session) -> None:
+        index_bands(session, self.signatures)
+        insert_rows(session.connection(), Tag.__tablename__, _TAG_COLUMNS, self.tags)
+        index_documents(session.connection(), self.documents)
+
+
+@dataclass
 class _FeedPlan:
     """What storing one feed's entries comes to, decided before any new entry is placed."""
 
@@ -322,22 +350,15 @@ def save_feeds(
         return [stats[i] for i in range(len(feeds))]
     postgres = session.get_bind().dialect.name == "postgresql"
     policies = _key_policies(session, [feed.feed_id for feed in feeds])
-    indexed: list[tuple[int, SearchDocument]] = []  # SQLite's index rows
-    tag_rows: list[tuple[object, ...]] = []
-    resigned: list[tuple[int, tuple[int, ...]]] = []
+    rows = _IndexRows()
     plans = [
-        _plan_feed(
-            session, feed, policies[feed.feed_id], now, postgres, indexed, tag_rows, resigned
-        )
-        for feed in feeds
+        _plan_feed(session, feed, policies[feed.feed_id], now, postgres, rows) for feed in feeds
     ]
     new = [(plan, key) for plan in plans for key in plan.new_keys]
     if new:
         lock_story_placement(session, durable=False)
-        _insert_new(session, new, now, dedupe_threshold, postgres, indexed, tag_rows, resigned)
-    index_bands(session, resigned)
-    insert_rows(session.connection(), Tag.__tablename__, _TAG_COLUMNS, tag_rows)
-    index_documents(session.connection(), indexed)
+        _insert_new(session, new, now, dedupe_threshold, postgres, rows)
+    rows.write(session)
     return [
         SaveStats(
             new=len(plan.new_keys),
@@ -366,13 +387,10 @@ def _plan_feed(
     current: KeyPolicy,
     now: datetime,
     postgres: bool,
-    indexed: list[tuple[int, SearchDocument]],
-    tag_rows: list[tuple[object, ...]],
-    resigned: list[tuple[int, tuple[int, ...]]],
+    rows: _IndexRows,
 ) -> _FeedPlan:
     """Read a feed's stored entries, settle its key policy, update its changed entries
-    (their index rows join ``indexed``, ``tag_rows`` and ``resigned``); the new ones are
-    left for placement."""
+    (their index rows join ``rows``); the new ones are left for placement."""
     entries = [entry for _, entry, _, _ in feed.entries]
     # The links are looked up only while the policy may still degrade (_degraded_policy).
     links = sorted({e.url for e in entries if e.url}) if current is not KeyPolicy.LINK_DATE else []
@@ -403,14 +421,12 @@ def _plan_feed(
             article_id,
             {**_article_values(entry, candidate), "updated_at": now},
             plan.document(key),
-            indexed,
+            rows.documents,
             postgres=postgres,
         )
         session.execute(delete(Tag).where(Tag.article_id == article_id))
         session.execute(delete(MinHashBand).where(MinHashBand.article_id == article_id))
-        tag_rows.extend(_tag_rows(article_id, tags))
-        if candidate is not None:
-            resigned.append((article_id, candidate.signature))
+        rows.add(article_id, tags, candidate)
         plan.updated += 1
     return plan
 
@@ -480,9 +496,7 @@ def _insert_new(
     now: datetime,
     threshold: float,
     postgres: bool,
-    indexed: list[tuple[int, SearchDocument]],
-    tag_rows: list[tuple[object, ...]],
-    resigned: list[tuple[int, tuple[int, ...]]],
+    rows: _IndexRows,
 ) -> None:
     """Place the new entries of several feeds in stories and insert them (under the
     placement lock): one lookup, one insert of articles (with, on PostgreSQL, their bands
@@ -500,11 +514,11 @@ def _insert_new(
         now=now,
         threshold=threshold,
     )
-    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    values: dict[tuple[int, str], dict[str, Any]] = {}
     plan_of: dict[tuple[int, str], _FeedPlan] = {}
     for (plan, key), story_id, kind in zip(new, placement.story_ids, placement.kinds, strict=True):
         document = plan.document(key)
-        rows[plan.feed.feed_id, key] = {
+        values[plan.feed.feed_id, key] = {
             **_article_values(plan.unique[key][0], plan.unique[key][2]),
             "feed_id": plan.feed.feed_id,
             "outlet_id": plan.feed.outlet_id,
@@ -522,22 +536,19 @@ def _insert_new(
     # statements themselves, and these run for every entry of every feed.
     conn = session.connection()
     if postgres:  # articles, their bands and tags in one statement
-        inserted = _insert_new_postgres(conn, rows, plan_of)
+        inserted = _insert_new_postgres(conn, values, plan_of)
     else:
         # Rows are matched back by (feed, key), so the returned order does not matter
         # (asking for parameter order made SQLite insert one row per statement).
-        inserted = conn.execute(_insert_articles(), list(rows.values())).all()
+        inserted = conn.execute(_insert_articles(), list(values.values())).all()
     # The stories this batch created hold only its articles: no need to read them back.
     created: dict[int, list[KnownArticle]] = {}
     for article_id, feed_id, key in inserted:
         plan = plan_of[feed_id, key]
-        if not postgres:
-            indexed.append((article_id, plan.document(key)))
-            tag_rows.extend(_tag_rows(article_id, plan.unique[key][1]))
-            candidate = plan.unique[key][2]
-            if candidate is not None:
-                resigned.append((article_id, candidate.signature))
-        row = rows[feed_id, key]
+        if not postgres:  # PostgreSQL's insert wrote them
+            _, tags, candidate = plan.unique[key]
+            rows.add(article_id, tags, candidate, plan.document(key))
+        row = values[feed_id, key]
         story_id = row["story_id"]
         if story_id in placement.created:
             created.setdefault(story_id, []).append(
