@@ -213,15 +213,24 @@ def held_by(engine: Engine, pid: int) -> tuple[int, list[str]]:
         return feeds, list(sending)
 
 
-def wait_victim_leases(engine: Engine, pid: int, started: float) -> int:
-    """Feed leases the daemon ``pid`` holds, polled until it holds some or every feed was
-    fetched after ``started`` (the round ended without it being seen holding one)."""
+def freeze_holding_leases(engine: Engine, victim: Daemon, started: float) -> int:
+    """Stop (SIGSTOP) the daemon ``victim`` while it holds feed leases, and return how many
+    it holds; 0 when every feed was fetched after ``started`` first (the round ended
+    without it being caught holding one).
+
+    A lease seen held may be released a moment later, before a kill would land; so the
+    victim is stopped first, and what it had already sent the database is given time to
+    land before its leases are counted again. Held then, they stay held until the kill."""
     since = datetime.fromtimestamp(started, UTC)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        held, _ = held_by(engine, pid)
-        if held:
-            return held
+        if held_by(engine, victim.proc.pid)[0]:
+            victim.proc.send_signal(signal.SIGSTOP)
+            time.sleep(0.3)
+            held = held_by(engine, victim.proc.pid)[0]
+            if held:
+                return held
+            victim.proc.send_signal(signal.SIGCONT)
         with engine.connect() as conn:
             missing = conn.execute(
                 select(func.count(Feed.id)).where(Feed.last_fetched_at < since)
@@ -288,17 +297,17 @@ def test_three_daemons_fetch_each_feed_and_send_each_digest_once_and_survive_a_k
                 for _ in range(ATTEMPTS):
                     farm_post(farm, "/stats/reset")
                     started = make_all_due(engine)
-                    feeds_held = wait_victim_leases(engine, victim.proc.pid, started)
+                    feeds_held = freeze_holding_leases(engine, victim, started)
                     if feeds_held:
                         break
                 assert feeds_held, f"the victim held no feed lease in {ATTEMPTS} rounds"
-                victim.proc.send_signal(signal.SIGKILL)
+                victim.proc.send_signal(signal.SIGKILL)  # stopped, it is killed all the same
                 victim.proc.wait(timeout=10)
                 inbox.held.clear()
                 # What it died holding: nobody touches it before its lease runs out.
                 orphaned_at_kill, in_flight = held_by(engine, victim.proc.pid)
                 assert in_flight, "the victim's held digest claim is gone"
-                assert orphaned_at_kill, "the victim's feed leases are gone"
+                assert orphaned_at_kill == feeds_held, (orphaned_at_kill, feeds_held)
                 wait_round(engine, started)
                 after = farm_stats(farm)
                 # Each feed at least once; a feed the victim fetched but did not record (it
